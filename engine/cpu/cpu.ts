@@ -16,6 +16,7 @@ import { PageBits, type PhysicalMemory } from '../memory.ts';
 import { AR, CR0, CR4, F, OSZAPC, PARITY, REG8, S, V } from './constants.ts';
 import { decodeBlock, Arena, DEC } from './decoder.ts';
 import { execute } from './execute.ts';
+import { compileBlock, type CompiledBlock } from './jit.ts';
 import { pageWalk } from './paging.ts';
 import { deliverInterrupt, IntKind } from './interrupts.ts';
 import { loadSegmentProtected } from './segments.ts';
@@ -178,6 +179,12 @@ export class CPU {
   private readonly bFirst = new Int32Array(NUM_BLOCKS);
   private readonly bCount = new Uint16Array(NUM_BLOCKS);
   private readonly bBytes = new Uint16Array(NUM_BLOCKS);
+  /** Times each block was entered through the interpreter; hot blocks get compiled. */
+  private readonly bHeat = new Uint16Array(NUM_BLOCKS);
+  /** Compiled JavaScript for hot blocks (null: not compiled, or not compilable). */
+  private readonly bFn: (CompiledBlock | null)[] = new Array<CompiledBlock | null>(NUM_BLOCKS).fill(null);
+  /** Compile blocks to JavaScript once they have run this many times (0 disables the compiler). */
+  jitThreshold = 16;
   private nBlocks = 1;
   /** A write hit a page holding decoded code: leave the current block now. */
   leaveBlock = false;
@@ -1024,6 +1031,7 @@ export class CPU {
     const clock = this.clock;
     const arena = this.arena;
     let first: number, count: number;
+    let fn: CompiledBlock | null = null;
     try {
       const eip = this.eip;
       const lin = (this.segBase[S.CS] + eip) | 0;
@@ -1054,6 +1062,10 @@ export class CPU {
       } else {
         first = this.bFirst[b];
         count = this.bCount[b];
+        fn = this.bFn[b];
+        if (fn === null && this.jitThreshold > 0 && ++this.bHeat[b] === this.jitThreshold) {
+          fn = this.bFn[b] = compileBlock(this, first, count);
+        }
       }
     } catch (e) {
       if (e !== CPU_FAULT) throw e;
@@ -1061,9 +1073,18 @@ export class CPU {
       return;
     }
     const budget = deadline - clock.icount;
+    this.leaveBlock = false;
+    if (fn !== null) {
+      try {
+        fn(this, budget);
+      } catch (e) {
+        if (e !== CPU_FAULT) throw e;
+        this.takeException(this.excVector, this.excCode);
+      }
+      return;
+    }
     const end = first + (count < budget ? count : budget);
     const len = arena.len;
-    this.leaveBlock = false;
     let i = first;
     try {
       for (; i < end; i++) {
@@ -1094,6 +1115,8 @@ export class CPU {
     this.bGen[b] = this.mem.codeGen[page];
     this.bFirst[b] = first;
     this.bCount[b] = n;
+    this.bHeat[b] = 0;
+    this.bFn[b] = null;
     let bytes = 0;
     for (let k = 0; k < n; k++) bytes += this.arena.len[first + k];
     this.bBytes[b] = bytes;
