@@ -14,7 +14,7 @@ import type { Clock } from '../clock.ts';
 import type { OutputSink } from '../doors.ts';
 import { PageBits, type PhysicalMemory } from '../memory.ts';
 import { AR, CR0, CR4, F, OSZAPC, PARITY, REG8, S, V } from './constants.ts';
-import { decodeBlock, Arena, DEC } from './decoder.ts';
+import { decodeBlock, Arena, DEC, crossedLin } from './decoder.ts';
 import { execute } from './execute.ts';
 import { compileBlock, type CompiledBlock } from './jit.ts';
 import { pageWalk } from './paging.ts';
@@ -179,6 +179,9 @@ export class CPU {
   private readonly bFirst = new Int32Array(NUM_BLOCKS);
   private readonly bCount = new Uint16Array(NUM_BLOCKS);
   private readonly bBytes = new Uint16Array(NUM_BLOCKS);
+  /** Second physical page of a block whose last instruction crosses a page end (-1: none). */
+  private readonly bPhys2 = new Int32Array(NUM_BLOCKS);
+  private readonly bGen2 = new Uint32Array(NUM_BLOCKS);
   /** Times each block was entered through the interpreter; hot blocks get compiled. */
   private readonly bHeat = new Uint16Array(NUM_BLOCKS);
   /** Compiled JavaScript for hot blocks (null: not compiled, or not compilable). */
@@ -963,14 +966,18 @@ export class CPU {
     const i = this.decodeScratch();
     if (i < 0) return;
     this.pendingDbTrap = 0;
+    // RF suppresses instruction breakpoints for one instruction: it is cleared as the
+    // instruction starts, so an IRET or task switch that loads RF=1 keeps it for the next.
+    const rf = this.flags & F.RF;
+    this.flags &= ~F.RF;
     try {
       this.nextEip = (this.eip + this.arena.len[i]) | 0;
       execute(this, i);
       this.eip = this.nextEip;
-      this.flags &= ~F.RF;
       clock.icount++;
     } catch (e) {
       if (e !== CPU_FAULT) throw e;
+      this.flags |= rf;
       this.takeException(this.excVector, this.excCode);
       return;
     } finally {
@@ -1047,7 +1054,8 @@ export class CPU {
         this.bPhys[b] !== phys ||
         this.bMode[b] !== mode ||
         this.bGen[b] !== this.mem.codeGen[page] ||
-        (eip >>> 0) + this.bBytes[b] - 1 > this.segLimit[S.CS]
+        (eip >>> 0) + this.bBytes[b] - 1 > this.segLimit[S.CS] ||
+        (this.bPhys2[b] !== -1 && !this.secondPageValid(b, lin))
       ) {
         b = this.newBlock(lin, phys, mode, h);
         if (b < 0) {
@@ -1100,6 +1108,15 @@ export class CPU {
     }
   }
 
+  /** A page-crossing block is valid while its second page maps and holds the same code. */
+  private secondPageValid(b: number, lin: number): boolean {
+    const lin2 = ((lin & ~0xfff) + 0x1000) | 0;
+    const e = this.tlb[lin2 >>> 12];
+    if ((e & this.needR) === 0) return false;
+    const p2 = e >>> 12;
+    return p2 === this.bPhys2[b] && this.bGen2[b] === this.mem.codeGen[p2];
+  }
+
   private newBlock(lin: number, phys: number, mode: number, h: number): number {
     const page = phys >>> 12;
     const pe = this.pageMap[page];
@@ -1115,6 +1132,19 @@ export class CPU {
     this.bGen[b] = this.mem.codeGen[page];
     this.bFirst[b] = first;
     this.bCount[b] = n;
+    this.bPhys2[b] = -1;
+    if (crossedLin !== -1) {
+      const p2 = this.translateR(crossedLin) >>> 12;
+      const pe2 = this.pageMap[p2];
+      if (pe2 & (PageBits.MMIO | PageBits.UNMAPPED | PageBits.HOOKED)) {
+        this.nBlocks--;
+        this.arena.top = first;
+        return -1;
+      }
+      this.mem.markCode(p2);
+      this.bPhys2[b] = p2;
+      this.bGen2[b] = this.mem.codeGen[p2];
+    }
     this.bHeat[b] = 0;
     this.bFn[b] = null;
     let bytes = 0;

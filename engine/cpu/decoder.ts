@@ -131,6 +131,8 @@ let fPageEnd = 0; // first linear address past the block's page (cached mode)
 let fFirst = false; // decoding the first instruction of the block (faults are real)
 let fScratch = false;
 let fStart = 0; // CS offset of the current instruction
+/** Linear address of the second page when the block's last instruction crosses a page end (-1: none). */
+export let crossedLin = -1;
 
 function fetch8(): number {
   if ((fOff >>> 0) > fLimit || (fOff - fStart) >= 15) {
@@ -138,7 +140,13 @@ function fetch8(): number {
     throw STOP_BLOCK;
   }
   if (!fScratch && fLin === fPageEnd) {
-    throw STOP_BLOCK;
+    // Crossing into the next page: the first instruction may (its faults are real); a later
+    // one only if the next page is already in the TLB, so decoding never walks page tables.
+    if (!fFirst) {
+      const e = fCpu.tlb[fLin >>> 12];
+      if ((e & fCpu.needR) === 0) throw STOP_BLOCK;
+    }
+    crossedLin = fLin;
   }
   const v = fCpu.rdLin8(fLin);
   fLin = (fLin + 1) | 0;
@@ -168,6 +176,7 @@ export function decodeBlock(cpu: CPU, a: Arena, at: number, lin: number, eip: nu
   fLimit = cpu.segLimit[S.CS];
   fPageEnd = ((lin & ~0xfff) + 0x1000) | 0;
   fScratch = scratch;
+  crossedLin = -1;
   const d32 = cpu.csD;
   let n = 0;
   const userMode = cpu.userAccess;
@@ -183,15 +192,19 @@ export function decodeBlock(cpu: CPU, a: Arena, at: number, lin: number, eip: nu
       props = decodeOne(a, i, d32);
     } catch (e) {
       if (e === STOP_BLOCK) {
+        crossedLin = -1;
         if (n === 0 && !scratch) return 0;
         break;
       }
-      if (e === CPU_FAULT && !fFirst) break; // a later instruction faults when it is reached
+      if (e === CPU_FAULT && !fFirst) {
+        crossedLin = -1;
+        break; // a later instruction faults when it is reached
+      }
       throw e;
     }
     a.len[i] = (fLin - startLin) & 0xff;
     n++;
-    if (props & END) break;
+    if (props & END || crossedLin !== -1) break;
   }
   return n;
 }
@@ -287,6 +300,8 @@ function decodeOne(a: Arena, i: number, d32: boolean): number {
   if (seg >= 0) flags |= DEC.SEG_OVERRIDE;
   flags |= (seg >= 0 ? seg : defSeg) << DEC.SEG_SHIFT;
   flags |= (base << DEC.BASE_SHIFT) | (index << DEC.INDEX_SHIFT) | (scale << DEC.SCALE_SHIFT);
+  // LOCK is only valid on a read-modify-write of memory by a lockable instruction (#UD otherwise).
+  if (flags & DEC.LOCK && !lockable(op, flags)) op = 0x10b;
   a.op[i] = op;
   a.info[i] = flags;
   a.disp[i] = disp;
@@ -297,4 +312,21 @@ function decodeOne(a: Arena, i: number, d32: boolean): number {
   if (op === 0xff && (((flags >> DEC.REG_SHIFT) & 7) < 2 || ((flags >> DEC.REG_SHIFT) & 7) === 6)) p &= ~END;
   // MOV to SS (and other segment moves) ends a block for the interrupt shadow.
   return p;
+}
+
+/** Instructions that accept a LOCK prefix (SDM vol. 2 LOCK), given a memory destination. */
+function lockable(op: number, flags: number): boolean {
+  if (!(flags & DEC.MEM)) return false;
+  const r = (flags >> DEC.REG_SHIFT) & 7;
+  if (op < 0x40) return (op & 7) < 2 && (op >> 3) !== 7;
+  switch (op) {
+    case 0x80: case 0x81: case 0x82: case 0x83: return r !== 7;
+    case 0x86: case 0x87: return true;
+    case 0xf6: case 0xf7: return r === 2 || r === 3;
+    case 0xfe: case 0xff: return r < 2;
+    case 0x1ab: case 0x1b3: case 0x1bb: case 0x1b0: case 0x1b1: case 0x1c0: case 0x1c1: return true;
+    case 0x1ba: return r >= 5;
+    case 0x1c7: return r === 1;
+    default: return false;
+  }
 }

@@ -421,9 +421,10 @@ function bitTest(cpu: CPU, i: number, info: number, o32: boolean, offset: number
 /** SHLD/SHRD (SDM vol. 2). */
 function doubleShift(cpu: CPU, i: number, info: number, o32: boolean, cnt: number, left: boolean): void {
   if (cnt === 0) {
+    // Nothing changes, but a memory operand is still checked for a write access.
     if (info & DEC.MEM) {
-      // Still a write access check.
-      o32 ? rmw32(cpu, i, info) : rmw16(cpu, i, info);
+      if (o32) rmw32(cpu, i, info);
+      else rmw16(cpu, i, info);
     }
     return;
   }
@@ -439,21 +440,15 @@ function doubleShift(cpu: CPU, i: number, info: number, o32: boolean, cnt: numbe
       r = (d >>> cnt) | (s << (32 - cnt));
       cf = (d >>> (cnt - 1)) & 1;
     }
+  } else if (left) {
+    // 16-bit with a count above 16 is undefined; this gives the shift of the d:s pair.
+    const cat = ((d << 16) | s) >>> 0;
+    r = ((cat << cnt) >>> 16) & 0xffff;
+    cf = cnt <= 16 ? (d >>> (16 - cnt)) & 1 : (s >>> (32 - cnt)) & 1;
   } else {
-    // 16-bit: operate on the 32-bit concatenation (counts > 16 give the P6 result).
-    if (left) {
-      const cat = ((d << 16) | s) >>> 0;
-      const wide = cnt <= 16 ? cat : ((s << 16) | d) >>> 0;
-      const c = cnt <= 16 ? cnt : cnt - 16;
-      r = ((wide << c) | (c === 0 ? 0 : (cnt <= 16 ? d : s) << 16 >>> (32 - c))) >>> 16;
-      r = (((wide << c) >>> 16) | 0) & 0xffff;
-      cf = (wide >>> (32 - c)) & 1;
-      if (c === 0) cf = d & 1;
-    } else {
-      const cat = ((s << 16) | d) >>> 0;
-      r = cnt <= 16 ? (cat >>> cnt) & 0xffff : ((((d << 16) | s) >>> 0) >>> (cnt - 16)) & 0xffff;
-      cf = cnt <= 16 ? (cat >>> (cnt - 1)) & 1 : ((((d << 16) | s) >>> 0) >>> (cnt - 17)) & 1;
-    }
+    const cat = ((s << 16) | d) >>> 0;
+    r = (cat >>> cnt) & 0xffff;
+    cf = (cat >>> (cnt - 1)) & 1;
   }
   const top = bits - 1;
   const of = ((r ^ d) >>> top) & 1;

@@ -159,6 +159,7 @@ export function execute(cpu: CPU, i: number): void {
     }
     case 0x8f: {
       // POP Ev: ESP is incremented before the effective address is computed (SDM POP).
+      if (reg(info) !== 0) cpu.raise(V.UD);
       const oldSp = regs[4];
       const v = o32 ? cpu.pop32() : cpu.pop16();
       try {
@@ -509,12 +510,7 @@ function pusha(cpu: CPU, o32: boolean): void {
   const r = cpu.regs;
   const sp0 = r[4];
   // Check the whole frame first so a fault leaves ESP unchanged.
-  const size = o32 ? 32 : 16;
-  const top = cpu.ssB ? (sp0 - size) | 0 : (sp0 - size) & 0xffff;
-  if (!cpu.ssB && (sp0 & 0xffff) < size && (sp0 & 0xffff) !== 0) {
-    // The frame wraps around the 64 KiB stack segment: the 386 faults.
-  }
-  cpu.segCheckRange(S.SS, top, size, true);
+  checkStackSlots(cpu, sp0, o32, true);
   for (let k = 0; k < 8; k++) {
     const v = k === 4 ? sp0 : r[k];
     if (o32) cpu.push32(v);
@@ -524,8 +520,7 @@ function pusha(cpu: CPU, o32: boolean): void {
 
 function popa(cpu: CPU, o32: boolean): void {
   const r = cpu.regs;
-  const sp = cpu.ssB ? r[4] : r[4] & 0xffff;
-  cpu.segCheckRange(S.SS, sp, o32 ? 32 : 16, false);
+  checkStackSlots(cpu, r[4], o32, false);
   for (let k = 7; k >= 0; k--) {
     if (k === 4) {
       cpu.addSP(o32 ? 4 : 2);
@@ -533,6 +528,19 @@ function popa(cpu: CPU, o32: boolean): void {
     }
     if (o32) r[k] = cpu.pop32();
     else cpu.r16[k << 1] = cpu.pop16();
+  }
+}
+
+/**
+ * Check all eight PUSHA/POPA slots before touching any, so a fault leaves (E)SP unchanged.
+ * With a 16-bit stack each slot wraps at 64 KiB like the pushes themselves do.
+ */
+function checkStackSlots(cpu: CPU, sp: number, o32: boolean, push: boolean): void {
+  const step = o32 ? 4 : 2;
+  for (let k = 0; k < 8; k++) {
+    const d = push ? -(k + 1) * step : k * step;
+    const off = cpu.ssB ? (sp + d) | 0 : (sp + d) & 0xffff;
+    cpu.segCheckRange(S.SS, off, step, push);
   }
 }
 
@@ -836,9 +844,20 @@ function outPort(cpu: CPU, port: number, size: number): void {
  */
 function escape(cpu: CPU, i: number, op: number, info: number): void {
   if (cpu.cr0 & (CR0.EM | CR0.TS)) cpu.raise(V.NM);
-  void i;
-  void op;
-  void info;
+  // The memory operand is still checked against its segment (SDM vol. 1 §8.1.8 sizes).
+  if (info & DEC.MEM) cpu.segCheckRange(seg(info), ea(cpu, i, info), escOperandSize(op, reg(info)), false);
+}
+
+function escOperandSize(op: number, r: number): number {
+  switch (op) {
+    case 0xd8: case 0xda: return 4;
+    case 0xdc: return 8;
+    case 0xde: return 2;
+    case 0xd9: return r < 4 ? 4 : r === 4 || r === 6 ? 28 : 2;
+    case 0xdb: return r < 4 ? 4 : 10;
+    case 0xdd: return r < 4 ? 8 : r === 4 || r === 6 ? 108 : 2;
+    default: return r < 4 ? 2 : r === 4 || r === 6 ? 10 : 8; // DF
+  }
 }
 
 // ---- BCD adjust (SDM: DAA, DAS, AAA, AAS) ----
@@ -885,8 +904,9 @@ function aaa(cpu: CPU, add: boolean): void {
   let ax = cpu.r16[0];
   let c = 0;
   if ((ax & 0xf) > 9 || f & F.AF) {
-    if (add) ax = ((ax + 0x106) & 0xffff);
-    else ax = ((ax - 6) & 0xff) | ((((ax >> 8) - 1) & 0xff) << 8);
+    // SDM AAA/AAS: AX <- AX +/- 6 (AL's carry or borrow reaches AH), then AH <- AH +/- 1.
+    if (add) ax = (ax + 0x106) & 0xffff;
+    else ax = (((ax - 6) & 0xffff) - 0x100) & 0xffff;
     c = 1;
   }
   cpu.r16[0] = ax & 0xff0f;

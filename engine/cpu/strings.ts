@@ -93,14 +93,8 @@ export function stringOp(cpu: CPU, _i: number, op: number, info: number): void {
       let c: number;
       if (a32) c = r[1] = (r[1] - 1) | 0;
       else c = cpu.r16[2] = cpu.r16[2] - 1;
-      if (cmp && cpu.getZF() !== repz) {
-        k++;
-        break;
-      }
-      if (c === 0) {
-        k++;
-        break;
-      }
+      if (cmp && cpu.getZF() !== repz) break;
+      if (c === 0) break;
     }
     if (k + 1 < n) cpu.clock.icount++;
   }

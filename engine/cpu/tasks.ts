@@ -21,7 +21,8 @@ export const enum TaskSource {
  */
 export function taskSwitch(cpu: CPU, sel: number, source: TaskSource, code: number): void {
   const err = sel & 0xfffc;
-  let lo = descLo, hi = descHi;
+  const lo = descLo;
+  let hi = descHi;
   const ar = descAR(hi);
   const type = ar & 0x1f;
   if (sel & 4) cpu.raise(V.TS, err);
@@ -78,7 +79,6 @@ export function taskSwitch(cpu: CPU, sel: number, source: TaskSource, code: numb
   }
   if (source !== TaskSource.IRET) {
     readDescriptor(cpu, sel);
-    lo = descLo;
     hi = descHi;
     setBusy(cpu, sel, true);
   }
