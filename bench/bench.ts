@@ -1,0 +1,460 @@
+// npm run bench [-- --json] [-- --workload NAME] [-- --list] [-- --emulator bitrot,qemu,v86]
+// (with --json, run `npm run -s bench -- --json` so npm's own banner stays off stdout)
+//
+// Runs named workloads (boot images in bench/guests/bin/) on bitrot, QEMU (TCG) and v86 and
+// reports instructions, seconds and MIPS. bitrot runs in this process and its final icount
+// is the workload's instruction count; QEMU and v86 are timed from outside, minus the time
+// they take to start, run their firmware and boot the null workload (bench/guests/null.asm),
+// and their MIPS use bitrot's instruction count for the same workload. Every guest prints a
+// checksum line, and each emulator's line is checked against the one in the table below.
+//
+// To add a workload: put its source in bench/guests/, build it with bench/guests/build.sh,
+// run it once with `--emulator bitrot` and add an entry to WORKLOADS with the line it prints
+// and the instruction count bitrot reports.
+
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { createBareMachine } from '../engine/bare.ts';
+import type { Machine } from '../engine/machine.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+type MachineKind = 'bare' | 'pc';
+type Emulator = 'bitrot' | 'qemu' | 'v86';
+const EMULATORS: readonly Emulator[] = ['bitrot', 'qemu', 'v86'];
+
+interface Workload {
+  name: string;
+  description: string;
+  /** Boot image, relative to the repository root. Boots from a floppy under a PC BIOS. */
+  image: string;
+  /** Which bitrot machine runs it. The image must boot on QEMU's and v86's PC as well. */
+  machine: MachineKind;
+  /** The line (without its newline) the guest prints on port E9h and COM1 when done. */
+  expect: string;
+  /** bitrot's icount at exit, as last measured: used when bitrot does not run. */
+  instructions: number;
+  /** Image whose run time is subtracted from QEMU's and v86's (default: the null workload). */
+  baseline?: string;
+  /** icount limit for bitrot (default 4e9). */
+  limit?: number;
+}
+
+const NULL_IMAGE = 'bench/guests/bin/null.img';
+const NULL_EXPECT = 'null checksum=00000000';
+
+const WORKLOADS: Workload[] = [
+  {
+    name: 'cpumix',
+    description: 'integer mix in 32-bit protected mode: CRC-32, sieve, REP string ops, sort, 16-bit code, calls',
+    image: 'bench/guests/bin/cpumix.img',
+    machine: 'bare',
+    expect: 'cpumix checksum=564145fc',
+    instructions: 427_429_574,
+  },
+  {
+    name: 'cpumix-quick',
+    description: 'cpumix with 4 rounds instead of 40, for quick checks and profiling',
+    image: 'bench/guests/bin/cpumix-quick.img',
+    machine: 'bare',
+    expect: 'cpumix checksum=176eb75f',
+    instructions: 42_745_880,
+  },
+];
+
+interface Measurement {
+  workload: string;
+  emulator: Emulator;
+  instructions: number;
+  seconds: number;
+  mips: number;
+}
+
+class BenchError extends Error {}
+
+// ---- bitrot ----------------------------------------------------------------------------
+
+const MACHINE_FACTORIES: Record<MachineKind, ((image: Uint8Array) => Machine) | null> = {
+  bare: (image) => createBareMachine({ image }),
+  pc: null, // no PC machine in engine/ yet
+};
+
+function runBitrot(w: Workload): { instructions: number; seconds: number } {
+  const factory = MACHINE_FACTORIES[w.machine];
+  if (!factory) throw new BenchError(`bitrot has no '${w.machine}' machine yet`);
+  const m = factory(readImage(w.image));
+  const start = process.hrtime.bigint();
+  const r = m.run(w.limit ?? 4e9);
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const out = m.output.text('debugcon') + m.output.text('serial');
+  if (r.reason !== 'exit' || !hasLine(out, w.expect)) {
+    const eip = m.cpu.eip.toString(16);
+    throw new BenchError(
+      `bitrot stopped with '${r.reason}' at icount ${r.icount} (eip ${eip}) ` +
+        `and printed ${JSON.stringify(out.slice(-200))}; expected the line '${w.expect}'`,
+    );
+  }
+  return { instructions: r.icount, seconds };
+}
+
+// ---- QEMU ------------------------------------------------------------------------------
+
+const QEMU = 'qemu-system-i386';
+const FLOPPY_SIZE = 1_474_560;
+
+function qemuArgs(image: string): string[] {
+  return [
+    '-accel', 'tcg',
+    '-display', 'none',
+    '-drive', `file=${image},if=floppy,format=raw`,
+    '-debugcon', 'file:/dev/null',
+    '-device', 'isa-debug-exit,iobase=0xf4,iosize=4',
+    '-no-reboot',
+    '-serial', 'stdio',
+  ];
+}
+
+/** One QEMU run to isa-debug-exit: wall seconds and COM1 output. */
+function runQemuOnce(image: string, timeoutMs: number): Promise<{ seconds: number; out: string; status: number | null }> {
+  return new Promise((resolve, reject) => {
+    const start = process.hrtime.bigint();
+    const child = spawn(QEMU, qemuArgs(image), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('latin1').on('data', (s: string) => (out += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new BenchError(`cannot run ${QEMU}: ${e.message}`));
+    });
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      if (signal) reject(new BenchError(`${QEMU} was killed (${signal}) after ${seconds.toFixed(1)} s; output ${JSON.stringify(out.slice(-200))}`));
+      else if (status !== 1 && err) reject(new BenchError(`${QEMU} exited with status ${status}: ${err.trim().split('\n')[0]}`));
+      else resolve({ seconds, out, status });
+    });
+  });
+}
+
+async function qemuAvailable(): Promise<string | null> {
+  return new Promise((resolve) => {
+    const child = spawn(QEMU, ['--version'], { stdio: 'ignore' });
+    child.on('error', () => resolve(`${QEMU} is not installed (apt-get install qemu-system-x86)`));
+    child.on('close', (status) => resolve(status === 0 ? null : `${QEMU} --version failed`));
+  });
+}
+
+// ---- v86 -------------------------------------------------------------------------------
+
+const SEABIOS = ['/usr/share/seabios/bios-256k.bin', '/usr/share/seabios/bios.bin'];
+const VGABIOS = '/usr/share/seabios/vgabios-stdvga.bin';
+
+interface V86Instance {
+  add_listener(event: 'serial0-output-byte', fn: (byte: number) => void): void;
+  destroy(): Promise<void>;
+}
+type V86Constructor = new (options: Record<string, unknown>) => V86Instance;
+
+interface V86Setup {
+  V86: V86Constructor;
+  wasmPath: string;
+  bios: ArrayBuffer;
+  vgaBios: ArrayBuffer;
+}
+
+async function loadV86(): Promise<V86Setup | string> {
+  let mod: { V86: V86Constructor };
+  let entry: string;
+  try {
+    entry = fileURLToPath(import.meta.resolve('v86'));
+    mod = (await import('v86')) as unknown as { V86: V86Constructor };
+  } catch {
+    return 'v86 is not installed (npm install)';
+  }
+  const wasmPath = join(dirname(entry), 'v86.wasm');
+  if (!existsSync(wasmPath)) return `v86 has no ${wasmPath}`;
+  const bios = SEABIOS.find((p) => existsSync(p));
+  if (!bios || !existsSync(VGABIOS)) return 'v86 needs SeaBIOS from /usr/share/seabios (apt-get install seabios)';
+  return { V86: mod.V86, wasmPath, bios: toArrayBuffer(readFileSync(bios)), vgaBios: toArrayBuffer(readFileSync(VGABIOS)) };
+}
+
+/** One v86 run, from construction to the guest's checksum line on COM1. */
+async function runV86Once(v: V86Setup, image: Uint8Array, timeoutMs: number): Promise<{ seconds: number; out: string }> {
+  const floppy = new Uint8Array(Math.max(FLOPPY_SIZE, image.length));
+  floppy.set(image);
+  // v86 writes its own messages with console.log; keep stdout for results.
+  const log = console.log;
+  console.log = console.error;
+  try {
+    const start = process.hrtime.bigint();
+    let emulator: V86Instance | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    return await new Promise<{ seconds: number; out: string }>((resolve, reject) => {
+      let out = '';
+      timer = setTimeout(
+        () => reject(new BenchError(`v86 printed no checksum line within ${timeoutMs / 1000} s; output ${JSON.stringify(out.slice(-200))}`)),
+        timeoutMs,
+      );
+      emulator = new v.V86({
+        wasm_path: v.wasmPath,
+        bios: { buffer: v.bios },
+        vga_bios: { buffer: v.vgaBios },
+        fda: { buffer: floppy.buffer },
+        autostart: true,
+        log_level: 0,
+        disable_speaker: true,
+      });
+      emulator.add_listener('serial0-output-byte', (byte: number) => {
+        out += String.fromCharCode(byte);
+        if (byte === 10 && /checksum=.*\n$/.test(out)) {
+          clearTimeout(timer);
+          resolve({ seconds: Number(process.hrtime.bigint() - start) / 1e9, out });
+        }
+      });
+    }).finally(() => {
+      clearTimeout(timer);
+      return emulator?.destroy();
+    });
+  } finally {
+    console.log = log;
+  }
+}
+
+// ---- helpers ---------------------------------------------------------------------------
+
+function readImage(rel: string): Uint8Array {
+  const path = join(ROOT, rel);
+  if (!existsSync(path)) throw new BenchError(`no image ${rel}: run bench/guests/build.sh`);
+  return new Uint8Array(readFileSync(path));
+}
+
+function toArrayBuffer(b: Buffer): ArrayBuffer {
+  return b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer;
+}
+
+function hasLine(text: string, line: string): boolean {
+  return text.split(/\r?\n/).includes(line);
+}
+
+function note(msg: string): void {
+  process.stderr.write(`bench: ${msg}\n`);
+}
+
+async function fastest<T extends { seconds: number }>(n: number, run: () => Promise<T>): Promise<T> {
+  let best: T | undefined;
+  for (let i = 0; i < n; i++) {
+    const r = await run();
+    if (!best || r.seconds < best.seconds) best = r;
+  }
+  return best!;
+}
+
+/**
+ * The workload's own time: its run minus the baseline run. Below a tenth of the baseline the
+ * difference is mostly start-up jitter, so it is not reported.
+ */
+function overBaseline(workload: string, emulator: string, seconds: number, baseline: number): number | null {
+  const own = seconds - baseline;
+  if (own < baseline / 10) {
+    note(
+      `${workload}: ${emulator} took ${seconds.toFixed(3)} s against ${baseline.toFixed(3)} s for the null workload: ` +
+        'too short to time apart from start-up; use a longer workload',
+    );
+    return null;
+  }
+  return own;
+}
+
+function measurement(workload: string, emulator: Emulator, instructions: number, seconds: number): Measurement {
+  return {
+    workload,
+    emulator,
+    instructions,
+    seconds: Math.round(seconds * 1e4) / 1e4,
+    mips: seconds > 0 ? Math.round((instructions / seconds / 1e6) * 100) / 100 : 0,
+  };
+}
+
+function printTable(rows: Measurement[]): void {
+  const header = ['workload', 'emulator', 'instructions', 'seconds', 'MIPS', 'vs bitrot'];
+  const body = rows.map((r) => {
+    const base = rows.find((b) => b.workload === r.workload && b.emulator === 'bitrot');
+    const ratio = base && base.mips > 0 ? `${(r.mips / base.mips).toFixed(2)}x` : '-';
+    return [r.workload, r.emulator, r.instructions.toLocaleString('en-US'), r.seconds.toFixed(3), r.mips.toFixed(1), ratio];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const fmt = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  console.log(fmt(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const b of body) console.log(fmt(b));
+}
+
+// ---- main ------------------------------------------------------------------------------
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      json: { type: 'boolean', default: false },
+      list: { type: 'boolean', default: false },
+      workload: { type: 'string', multiple: true },
+      emulator: { type: 'string', multiple: true },
+      repeat: { type: 'string', default: '3' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(
+      'usage: npm run bench -- [--json] [--list] [--workload NAME]... [--emulator bitrot,qemu,v86]... [--repeat N]\n' +
+        '  --repeat N   QEMU and v86 runs (and their baselines) per measurement, fastest kept (default 3)',
+    );
+    return 0;
+  }
+  if (values.list) {
+    const width = Math.max(...WORKLOADS.map((w) => w.name.length));
+    for (const w of WORKLOADS) console.log(`${w.name.padEnd(width)}  ${w.machine.padEnd(4)}  ${w.description}`);
+    return 0;
+  }
+  const names = (values.workload ?? []).flatMap((s) => s.split(','));
+  for (const n of names) {
+    if (!WORKLOADS.some((w) => w.name === n)) {
+      note(`no workload '${n}' (npm run bench -- --list shows them)`);
+      return 2;
+    }
+  }
+  const emulators = (values.emulator ?? EMULATORS.slice()).flatMap((s) => s.split(',')) as Emulator[];
+  for (const e of emulators) {
+    if (!EMULATORS.includes(e)) {
+      note(`no emulator '${e}': choose from ${EMULATORS.join(', ')}`);
+      return 2;
+    }
+  }
+  const repeat = Number(values.repeat);
+  if (!Number.isInteger(repeat) || repeat < 1) {
+    note(`--repeat wants a positive integer, not '${values.repeat}'`);
+    return 2;
+  }
+  const selected = names.length > 0 ? WORKLOADS.filter((w) => names.includes(w.name)) : WORKLOADS;
+  const rows: Measurement[] = [];
+  const emit = (m: Measurement) => {
+    rows.push(m);
+    if (values.json) console.log(JSON.stringify(m));
+  };
+  let failed = false;
+
+  const qemuNote = emulators.includes('qemu') ? await qemuAvailable() : 'not selected';
+  const v86: V86Setup | string = emulators.includes('v86') ? await loadV86() : 'not selected';
+  if (qemuNote && emulators.includes('qemu')) note(`QEMU skipped: ${qemuNote}`);
+  if (typeof v86 === 'string' && emulators.includes('v86')) note(`v86 skipped: ${v86}`);
+
+  const tmp = mkdtempSync(join(tmpdir(), 'bitrot-bench-'));
+  const floppyFile = (rel: string): string => {
+    const file = join(tmp, rel.replace(/[/\\]/g, '_'));
+    if (!existsSync(file)) {
+      const img = readImage(rel);
+      const padded = new Uint8Array(Math.max(FLOPPY_SIZE, img.length));
+      padded.set(img);
+      writeFileSync(file, padded);
+    }
+    return file;
+  };
+  const qemuBaselines = new Map<string, number>();
+  const v86Baselines = new Map<string, number>();
+
+  try {
+    for (const w of selected) {
+      let instructions = w.instructions;
+      if (emulators.includes('bitrot')) {
+        if (!values.json) note(`${w.name}: bitrot...`);
+        try {
+          const r = runBitrot(w);
+          if (r.instructions !== w.instructions) {
+            note(`${w.name}: bitrot ran ${r.instructions} instructions; the table says ${w.instructions} (update it if the guest changed)`);
+          }
+          instructions = r.instructions;
+          emit(measurement(w.name, 'bitrot', instructions, r.seconds));
+        } catch (e) {
+          if (!(e instanceof BenchError)) throw e;
+          note(`${w.name}: bitrot FAILED: ${e.message}`);
+          failed = true;
+        }
+      }
+
+      const baseline = w.baseline ?? NULL_IMAGE;
+      const timeout = 600_000;
+      if (emulators.includes('qemu') && !qemuNote) {
+        if (!values.json) note(`${w.name}: QEMU...`);
+        try {
+          let base = qemuBaselines.get(baseline);
+          if (base === undefined) {
+            const r = await fastest(repeat, () => runQemuOnce(floppyFile(baseline), 60_000));
+            if (w.baseline === undefined && !hasLine(r.out, NULL_EXPECT)) throw new BenchError(`the null workload printed ${JSON.stringify(r.out)}`);
+            base = r.seconds;
+            qemuBaselines.set(baseline, base);
+          }
+          const r = await fastest(repeat, () => runQemuOnce(floppyFile(w.image), timeout));
+          if (!hasLine(r.out, w.expect) || r.status !== 1) {
+            throw new BenchError(`exit status ${r.status}, COM1 output ${JSON.stringify(r.out.slice(-200))}; expected the line '${w.expect}'`);
+          }
+          const seconds = overBaseline(w.name, 'QEMU', r.seconds, base);
+          if (seconds !== null) emit(measurement(w.name, 'qemu', instructions, seconds));
+        } catch (e) {
+          if (!(e instanceof BenchError)) throw e;
+          note(`${w.name}: QEMU FAILED: ${e.message}`);
+          failed = true;
+        }
+      }
+
+      if (emulators.includes('v86') && typeof v86 !== 'string') {
+        if (!values.json) note(`${w.name}: v86...`);
+        const setup: V86Setup = v86;
+        try {
+          let base = v86Baselines.get(baseline);
+          if (base === undefined) {
+            // The first v86 in a process compiles its wasm and warms up V8: not part of any run.
+            if (v86Baselines.size === 0) await runV86Once(setup, readImage(baseline), 120_000);
+            const r = await fastest(repeat, () => runV86Once(setup, readImage(baseline), 120_000));
+            if (w.baseline === undefined && !hasLine(r.out, NULL_EXPECT)) throw new BenchError(`the null workload printed ${JSON.stringify(r.out)}`);
+            base = r.seconds;
+            v86Baselines.set(baseline, base);
+          }
+          const r = await fastest(repeat, () => runV86Once(setup, readImage(w.image), timeout));
+          if (!hasLine(r.out, w.expect)) {
+            throw new BenchError(`COM1 output ${JSON.stringify(r.out.slice(-200))}; expected the line '${w.expect}'`);
+          }
+          const seconds = overBaseline(w.name, 'v86', r.seconds, base);
+          if (seconds !== null) emit(measurement(w.name, 'v86', instructions, seconds));
+        } catch (e) {
+          if (!(e instanceof BenchError)) throw e;
+          note(`${w.name}: v86 FAILED: ${e.message}`);
+          failed = true;
+        }
+      }
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+
+  if (!values.json) {
+    if (rows.length > 0) printTable(rows);
+    if (qemuBaselines.size > 0 || v86Baselines.size > 0) {
+      const q = [...qemuBaselines.values()].map((s) => `QEMU ${s.toFixed(3)} s`);
+      const v = [...v86Baselines.values()].map((s) => `v86 ${s.toFixed(3)} s`);
+      console.log(`(start-up and boot subtracted: ${[...q, ...v].join(', ')}; best of ${repeat} runs each)`);
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    note(e instanceof Error ? e.message : String(e));
+    process.exit(1);
+  },
+);
