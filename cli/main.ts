@@ -2,10 +2,12 @@
 // cli/commands/ and returns its exit status.
 
 import { cpuTestsCommand, CPU_TESTS_USAGE } from './commands/cpu-tests.ts';
+import { runCommand, RUN_USAGE } from './commands/run.ts';
 
 type Command = (args: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { run: Command; usage: string }> = {
+  run: { run: runCommand, usage: RUN_USAGE },
   'cpu-tests': { run: cpuTestsCommand, usage: CPU_TESTS_USAGE },
 };
 
