@@ -25,6 +25,16 @@ export class PortBus implements IoBus {
     }
   }
 
+  /** Release ports (PCI BARs move when the guest reprograms them). */
+  unregister(port: number, count: number, h: PortHandler): void {
+    for (let p = port; p < port + count; p++) if (this.handlers[p] === h) this.handlers[p] = NONE;
+  }
+
+  /** Register, replacing whatever held the ports (used for PCI BAR mapping). */
+  claim(port: number, count: number, h: PortHandler): void {
+    for (let p = port; p < port + count; p++) this.handlers[p] = h;
+  }
+
   in8(port: number): number {
     const h = this.handlers[port & 0xffff];
     return h.read8 ? h.read8(port & 0xffff) & 0xff : 0xff;
