@@ -1,0 +1,129 @@
+// Parsing of `bitrot boot` arguments, with the QEMU flags users already type. Every
+// mistake is one line naming the flag or file and what to do instead.
+
+export interface BootConfig {
+  memoryMB: number;
+  bios?: string;
+  fda?: string;
+  hda?: string;
+  cdrom?: string;
+  boot: 'a' | 'c' | 'd' | undefined;
+  kernel?: string;
+  initrd?: string;
+  append?: string;
+  serial: OutputTarget;
+  debugcon: OutputTarget;
+  noReboot: boolean;
+  maxInstructions: number;
+  screenDump?: string;
+  screenshot?: string;
+  display: 'terminal' | 'none';
+}
+
+export type OutputTarget = { kind: 'stdio' } | { kind: 'file'; path: string } | { kind: 'none' };
+
+export class BootArgError extends Error {}
+
+const VALUE_FLAGS = new Set([
+  '-m', '-bios', '-fda', '-hda', '-cdrom', '-boot', '-kernel', '-initrd', '-append', '-serial', '-debugcon',
+  '--max-instructions', '--screen-dump', '--screenshot', '-display',
+]);
+
+export const BOOT_USAGE = [
+  'usage: bitrot boot [-m MB] [-bios FILE] [-fda IMG] [-hda IMG] [-cdrom ISO] [-boot a|c|d]',
+  '                   [-kernel BZIMAGE [-initrd FILE] [-append CMDLINE]]',
+  '                   [-serial stdio|file:PATH|none] [-debugcon stdio|file:PATH|none] [-no-reboot]',
+  '                   [--max-instructions N] [--screen-dump FILE] [--screenshot FILE.png] [-display none]',
+].join('\n');
+
+function target(flag: string, v: string): OutputTarget {
+  if (v === 'stdio') return { kind: 'stdio' };
+  if (v === 'none' || v === 'null') return { kind: 'none' };
+  if (v.startsWith('file:') && v.length > 5) return { kind: 'file', path: v.slice(5) };
+  throw new BootArgError(`${flag} takes stdio, file:PATH or none, not '${v}'`);
+}
+
+export function parseBootArgs(args: string[]): BootConfig {
+  const c: BootConfig = {
+    memoryMB: 128,
+    boot: undefined,
+    serial: { kind: 'none' },
+    debugcon: { kind: 'none' },
+    noReboot: false,
+    maxInstructions: Infinity,
+    display: 'terminal',
+  };
+  let serialSet = false;
+  for (let i = 0; i < args.length; i++) {
+    let a = args[i];
+    let v: string | undefined;
+    if (a.startsWith('--') && a.includes('=')) {
+      v = a.slice(a.indexOf('=') + 1);
+      a = a.slice(0, a.indexOf('='));
+    }
+    if (a === '-no-reboot' || a === '--no-reboot') {
+      c.noReboot = true;
+      continue;
+    }
+    if (a === '-nographic') {
+      c.display = 'none';
+      if (!serialSet) c.serial = { kind: 'stdio' };
+      continue;
+    }
+    if (!VALUE_FLAGS.has(a)) {
+      throw new BootArgError(a.startsWith('-') ? `unknown flag '${a}'` : `unexpected argument '${a}' (images go after -fda, -hda or -cdrom)`);
+    }
+    if (v === undefined) {
+      v = args[++i];
+      if (v === undefined) throw new BootArgError(`${a} needs a value`);
+    }
+    switch (a) {
+      case '-m': {
+        const m = /^(\d+)([MG]?)$/i.exec(v);
+        if (!m) throw new BootArgError(`-m takes a size in MiB like 128 or 1G, not '${v}'`);
+        const mb = Number(m[1]) * (m[2].toUpperCase() === 'G' ? 1024 : 1);
+        if (mb < 2 || mb > 2048) throw new BootArgError(`-m ${v}: memory must be between 2 MiB and 2 GiB`);
+        c.memoryMB = mb;
+        break;
+      }
+      case '-bios': c.bios = v; break;
+      case '-fda': c.fda = v; break;
+      case '-hda': c.hda = v; break;
+      case '-cdrom': c.cdrom = v; break;
+      case '-boot': {
+        const b = v.replace(/^order=/, '')[0];
+        if (b !== 'a' && b !== 'c' && b !== 'd') throw new BootArgError(`-boot takes a, c or d (floppy, disk, CD), not '${v}'`);
+        c.boot = b;
+        break;
+      }
+      case '-kernel': c.kernel = v; break;
+      case '-initrd': c.initrd = v; break;
+      case '-append': c.append = v; break;
+      case '-serial': c.serial = target(a, v); serialSet = true; break;
+      case '-debugcon': c.debugcon = target(a, v); break;
+      case '--max-instructions': {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n <= 0) throw new BootArgError(`--max-instructions takes a positive whole number, not '${v}'`);
+        c.maxInstructions = n;
+        break;
+      }
+      case '--screen-dump': c.screenDump = v; break;
+      case '--screenshot':
+        if (!v.toLowerCase().endsWith('.png')) throw new BootArgError(`--screenshot writes a PNG: give a FILE.png, not '${v}'`);
+        c.screenshot = v;
+        break;
+      case '-display':
+        if (v !== 'none' && v !== 'curses' && v !== 'terminal') throw new BootArgError(`-display takes none or terminal, not '${v}'`);
+        c.display = v === 'none' ? 'none' : 'terminal';
+        break;
+    }
+  }
+  if ((c.initrd || c.append) && !c.kernel) throw new BootArgError(`${c.initrd ? '-initrd' : '-append'} needs -kernel`);
+  if (!c.fda && !c.hda && !c.cdrom && !c.kernel) {
+    throw new BootArgError('nothing to boot: give -fda IMG, -hda IMG, -cdrom ISO or -kernel BZIMAGE');
+  }
+  if (c.boot === 'a' && !c.fda) throw new BootArgError('-boot a needs -fda IMG');
+  if (c.boot === 'c' && !c.hda) throw new BootArgError('-boot c needs -hda IMG');
+  if (c.boot === 'd' && !c.cdrom) throw new BootArgError('-boot d needs -cdrom ISO');
+  return c;
+}
