@@ -438,7 +438,7 @@ export class CPU {
     this.segBase[s] = sel << 4;
     if (this.flags & F.VM) {
       this.segLimit[s] = 0xffff;
-      this.segAR[s] = s === S.CS ? 0xfb : 0xf3;
+      this.segAR[s] = 0xf3;
       if (s === S.CS) this.csD = false;
       if (s === S.SS) this.ssB = false;
     }

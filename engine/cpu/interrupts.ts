@@ -249,7 +249,7 @@ function returnToV86(cpu: CPU, ip: number, cs: number, fl: number): void {
   cpu.setFlags((fl & 0x3f7fd5) | 2);
   cpu.cpl = 3;
   for (const [s, v] of [[S.CS, cs], [S.SS, ss], [S.ES, es], [S.DS, ds], [S.FS, fs], [S.GS, gs]] as const) {
-    cpu.setSegRaw(s, v, v << 4, 0xffff, s === S.CS ? 0xfb : 0xf3);
+    cpu.setSegRaw(s, v, v << 4, 0xffff, 0xf3);
   }
   cpu.regs[4] = esp;
   cpu.updateAccessMode();

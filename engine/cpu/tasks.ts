@@ -116,7 +116,7 @@ export function taskSwitch(cpu: CPU, sel: number, source: TaskSource, code: numb
     cpu.ldtrLimit = descLimit(descLo, descHi);
   }
   if (vm) {
-    for (let s = 0; s < 6; s++) cpu.setSegRaw(s, nsel[s], nsel[s] << 4, 0xffff, s === S.CS ? 0xfb : 0xf3);
+    for (let s = 0; s < 6; s++) cpu.setSegRaw(s, nsel[s], nsel[s] << 4, 0xffff, 0xf3);
   } else {
     loadTaskSeg(cpu, S.CS, nsel[S.CS]);
     loadTaskSeg(cpu, S.SS, nsel[S.SS]);
