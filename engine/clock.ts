@@ -59,11 +59,19 @@ export class Clock {
     return t;
   }
 
+  /**
+   * The icount the CPU is currently running up to. A timer armed earlier than this (by a
+   * device the guest just programmed) calls `onEarlierEvent`, so the CPU stops in time.
+   */
+  runLimit = NEVER;
+  onEarlierEvent: (() => void) | null = null;
+
   reschedule(): void {
     let n = NEVER;
     const ts = this.timers;
     for (let i = 0; i < ts.length; i++) if (ts[i].deadline < n) n = ts[i].deadline;
     this.next = n;
+    if (n < this.runLimit && this.onEarlierEvent !== null) this.onEarlierEvent();
   }
 
   /**

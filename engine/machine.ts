@@ -101,13 +101,7 @@ export class Machine {
       this.input.deliverDue(clock.icount);
       if (this.pendingStop !== null) return this.stopped();
       if (clock.icount >= limit) return { reason: 'deadline', icount: clock.icount };
-      if (
-        cpu.halted &&
-        !(cpu.flags & F.IF && cpu.intr) &&
-        !cpu.nmiPending &&
-        clock.next === Infinity &&
-        this.input.next === Infinity
-      ) {
+      if (cpu.halted && !this.wakeable() && clock.next === Infinity && this.input.next === Infinity) {
         return { reason: 'halted', icount: clock.icount };
       }
       let next = limit;
@@ -115,7 +109,19 @@ export class Machine {
       if (this.input.next < next) next = this.input.next;
       cpu.run(next);
       if (this.pendingStop !== null) return this.stopped();
+      // HLT: time jumps straight to the next event (or the limit) if nothing woke the CPU;
+      // with nothing scheduled at all, the guest has halted for good.
+      if (cpu.halted && clock.icount < next && !this.wakeable()) {
+        if (clock.next === Infinity && this.input.next === Infinity) return { reason: 'halted', icount: clock.icount };
+        clock.icount = next;
+      }
     }
+  }
+
+  /** A halted CPU would take an interrupt now. */
+  private wakeable(): boolean {
+    const cpu = this.cpu;
+    return ((cpu.flags & F.IF) !== 0 && cpu.intr) || (cpu.nmiPending && !cpu.nmiMasked);
   }
 
   private stopped(): RunResult {

@@ -219,6 +219,13 @@ export class CPU {
     mem.onCodeWrite = () => {
       this.leaveBlock = true;
     };
+    // A device armed a timer before the current deadline: stop there instead.
+    clock.onEarlierEvent = () => {
+      const at = clock.next > clock.icount ? clock.next : clock.icount;
+      clock.runLimit = at;
+      if (at < this.deadline) this.deadline = at;
+      this.stop = true;
+    };
     this.reset();
   }
 
@@ -849,6 +856,9 @@ export class CPU {
   takeException(vector: number, code: number): void {
     this.lastException = vector;
     const prev = this.delivering;
+    // Delivering an exception takes one tick of the clock, as it takes time on hardware:
+    // a handler that faults again (a fault loop) must not stop time and hang the run.
+    if (prev < 0) this.clock.icount++;
     if (prev >= 0) {
       if (prev === V.DF) {
         this.tripleFault();
@@ -923,17 +933,28 @@ export class CPU {
     const clock = this.clock;
     this.stop = false;
     this.deadline = deadline;
-    while (clock.icount < deadline && !this.stop) {
-      if (this.halted) {
-        if (!this.serviceInterrupts()) {
-          clock.icount = deadline; // HLT: time jumps to the next event
-          return;
+    clock.runLimit = deadline;
+    try {
+      while (clock.icount < this.deadline && !this.stop) {
+        if (this.halted) {
+          // Halted: only an interrupt wakes the CPU. The machine moves time to its next event.
+          if (!this.serviceInterrupts()) return;
+          continue;
         }
-        continue;
+        if (this.intr || this.nmiPending) {
+          if (this.serviceInterrupts()) continue;
+          // In an interrupt shadow (after STI, MOV SS): one instruction, then look again, so
+          // `sti; nop; cli` takes a pending interrupt after the nop as hardware does.
+          if (clock.icount < this.irqShadowEnd) {
+            this.stepInstruction();
+            continue;
+          }
+        }
+        if (this.singleStep) this.stepInstruction();
+        else this.runBlock(this.deadline);
       }
-      if ((this.intr || this.nmiPending) && this.serviceInterrupts()) continue;
-      if (this.singleStep) this.stepInstruction();
-      else this.runBlock(deadline);
+    } finally {
+      clock.runLimit = Infinity;
     }
   }
 

@@ -502,7 +502,7 @@ function popf(cpu: CPU, o32: boolean): void {
   else if (vm || cpu.cpl <= (old & F.IOPL) >> 12) mask |= F.IF;
   if (!o32) mask &= 0xffff;
   const nf = (old & ~mask) | (v & mask);
-  if (!(old & F.IF) && nf & F.IF) cpu.irqShadowEnd = cpu.clock.icount + 2;
+  // Unlike STI, POPF opens no interrupt shadow: a pending interrupt is taken right after it.
   cpu.setFlags(nf);
 }
 

@@ -99,6 +99,8 @@ export function stringOp(cpu: CPU, _i: number, op: number, info: number): void {
     if (k + 1 < n) cpu.clock.icount++;
   }
   if (rep) {
+    // The block's budget counts instructions, not iterations: end the block here.
+    cpu.leaveBlock = true;
     const left = a32 ? r[1] : cpu.r16[2];
     const stopped = cmp && cpu.getZF() !== repz;
     if (left !== 0 && !stopped) {

@@ -122,7 +122,7 @@ export abstract class PciDevice {
       if (!spec) continue;
       const raw = this.readConfig(0x10 + n * 4, 4);
       const enabled = spec.io ? cmd & PciCommand.IO : cmd & PciCommand.MEMORY;
-      let addr = spec.io ? raw & 0xfffc : raw & ~0xf;
+      let addr = spec.io ? raw & 0xfffc : (raw & ~0xf) >>> 0;
       if (!enabled || addr === 0 || (spec.io && addr + spec.size > 0x10000)) addr = -1;
       if (addr !== this.barAddress[n]) {
         const old = this.barAddress[n];

@@ -62,16 +62,19 @@ describe('CPU robustness', () => {
   it('stops exactly at the deadline, including inside REP strings and HLT', () => {
     // mov cx, 1000; rep stosb; hlt  (IF=0 and nothing scheduled: halts for good)
     const code = new Uint8Array([0xb9, 0xe8, 0x03, 0xf3, 0xaa, 0xf4]);
-    for (const limit of [1, 2, 3, 500, 1001, 1002]) {
+    for (const limit of [1, 2, 3, 500, 1001, 1002, 5000]) {
       const m = createBareMachine({ ramSize: 1 << 20, image: code });
       m.cpu.regs[7] = 0x9000;
       const r = m.run(limit);
-      if (limit <= 1001) {
+      if (limit <= 1002) {
         expect(r.reason).toBe('deadline');
         expect(m.icount).toBe(limit);
         expect(m.cpu.regs[1] & 0xffff).toBe(Math.max(0, 1000 - (limit - 1)));
+        expect(m.cpu.halted).toBe(limit === 1002);
       } else {
+        // mov + 1000 iterations + hlt retired; nothing can wake the CPU: reported at once.
         expect(r.reason).toBe('halted');
+        expect(m.icount).toBe(1002);
       }
     }
   });
