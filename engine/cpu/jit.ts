@@ -45,9 +45,9 @@ import { mulHighU, mulHighS, divU64, divQ, divR } from './operands.ts';
 export type CompiledBlock = (cpu: CPU, budget: number) => void;
 
 /** Most blocks in one region, and most instructions per block. */
-const MAX_REGION_BLOCKS = 24;
+const MAX_REGION_BLOCKS = 8;
 const MAX_BLOCK_INSNS = 64;
-const MAX_REGION_INSNS = 480;
+const MAX_REGION_INSNS = 256;
 
 // ---- flags ----
 const CF = 0x1, PF = 0x4, ZF = 0x40, SF = 0x80, OF = 0x800;
@@ -198,6 +198,193 @@ function interp(cpu: CPU, first: number, count: number, budget: number): void {
   }
 }
 
+/**
+ * The interpreter's memory fast path for one access: backing-store index of `size1 + 1`
+ * bytes at offset `o` of a segment (base `sb`, fast limit `lim`), or -1 when the access must
+ * take the slow path (limit, page crossing, TLB miss or permission, slow page). One closure
+ * per CPU; TurboFan inlines it into the compiled regions.
+ */
+const accessors = new WeakMap<CPU, (o: number, sb: number, lim: number, size1: number, need: number, slow: number) => number>();
+function accessor(cpu: CPU): (o: number, sb: number, lim: number, size1: number, need: number, slow: number) => number {
+  let f = accessors.get(cpu);
+  if (!f) {
+    const tlb = cpu.tlb, pm = cpu.pageMap;
+    f = (o, sb, lim, size1, need, slow) => {
+      const l = (sb + o) | 0, t = tlb[l >>> 12];
+      if ((o >>> 0) + size1 > lim || (l & 4095) > 4095 - size1 || (t & need) !== need) return -1;
+      const p = pm[t >>> 12];
+      return (p & slow) !== 0 ? -1 : (p & -4096) | (l & 4095);
+    };
+    accessors.set(cpu, f);
+  }
+  return f;
+}
+
+// ---- REP string instructions ----
+
+/**
+ * A run of elements of a string operand that the interpreter's fast path would access one
+ * by one with identical results: same page (no crossing), within the segment's fast limit,
+ * no 16-bit offset wrap, TLB entry with the permission, page not slow. `repK` is how many
+ * (0: the first one already needs the slow path), `repIdx` the first one's backing index.
+ */
+let repIdx = 0;
+function repSpan(cpu: CPU, seg: number, off: number, size: number, down: boolean, a32: boolean, write: boolean): number {
+  const o = off >>> 0;
+  const lim = write ? cpu.segWLim[seg] : cpu.segRLim[seg];
+  if (o + size - 1 > lim) return 0;
+  const lin = (cpu.segBase[seg] + off) | 0;
+  const po = lin & 0xfff;
+  if (po + size > 0x1000) return 0;
+  const t = cpu.tlb[lin >>> 12];
+  const need = write ? cpu.needW : cpu.needR;
+  if ((t & need) === 0) return 0;
+  const pe = cpu.pageMap[t >>> 12];
+  if (pe & (write ? PageBits.WRITE_SLOW : PageBits.READ_SLOW)) return 0;
+  repIdx = (pe & ~0xfff) | po;
+  let k: number;
+  if (!down) {
+    k = Math.floor((0x1000 - po) / size);
+    const kl = Math.floor((lim - o - size + 1) / size) + 1;
+    if (kl < k) k = kl;
+    if (!a32) {
+      const kw = Math.floor((0x10000 - o - size) / size) + 1;
+      if (kw < k) k = kw;
+    }
+  } else {
+    k = Math.floor(po / size) + 1;
+    const kl = Math.floor(o / size) + 1;
+    if (kl < k) k = kl;
+  }
+  return k;
+}
+
+function repLoad(b: Uint8Array, dv: DataView, i: number, size: number): number {
+  return size === 1 ? b[i] : size === 2 ? dv.getUint16(i, true) : dv.getInt32(i, true);
+}
+function repStore(b: Uint8Array, dv: DataView, i: number, size: number, v: number): void {
+  if (size === 1) b[i] = v;
+  else if (size === 2) dv.setUint16(i, v, true);
+  else dv.setInt32(i, v, true);
+}
+
+/**
+ * REP MOVS/STOS/LODS/CMPS/SCAS (SDM vol. 2 REP): as many iterations as the interpreter's
+ * `stringOp` would run (the count, up to the budget), done in page-sized runs on the backing
+ * store. Iterations that need the slow path go to the interpreter, which continues from the
+ * state reached. Returns true when the interpreter ran (anything may then have happened).
+ */
+function repString(cpu: CPU, a: Arena, j: number, eip: number, next: number, ic: number, end: number, dv: DataView): boolean {
+  const op = a.op[j], info = a.info[j];
+  const a32 = (info & DEC.A32) !== 0;
+  const size = op & 1 ? (info & DEC.O32 ? 4 : 2) : 1;
+  const r = cpu.regs;
+  const count = a32 ? r[1] >>> 0 : r[1] & 0xffff;
+  if (count === 0) {
+    cpu.eip = next;
+    cpu.clock.icount = ic + 1;
+    return false;
+  }
+  const down = (cpu.flags & 0x400) !== 0;
+  const step = down ? -size : size;
+  const src = (info >> DEC.SEG_SHIFT) & 7;
+  const avail = end - ic;
+  const n = count < avail ? count : avail;
+  const cmp = op === 0xa6 || op === 0xa7 || op === 0xae || op === 0xaf;
+  const repz = (info & DEC.REP) !== 0;
+  const usesSrc = op <= 0xa7 || op === 0xac || op === 0xad;
+  const usesDst = op !== 0xac && op !== 0xad;
+  const b = cpu.backing;
+  const mask = size === 4 ? -1 : (1 << (size * 8)) - 1;
+  let si = r[6], di = r[7];
+  let done = 0, stopped = false;
+  let x = 0, y = 0;
+  while (done < n && !stopped) {
+    let k = n - done;
+    let is = 0, id = 0;
+    if (usesSrc) {
+      const ks = repSpan(cpu, src, a32 ? si : si & 0xffff, size, down, a32, false);
+      is = repIdx;
+      if (ks < k) k = ks;
+    }
+    if (usesDst && k > 0) {
+      const kd = repSpan(cpu, S.ES, a32 ? di : di & 0xffff, size, down, a32, op === 0xa4 || op === 0xa5 || op === 0xaa || op === 0xab);
+      id = repIdx;
+      if (kd < k) k = kd;
+    }
+    if (k <= 0) break;
+    let m = k;
+    switch (op) {
+      case 0xa4: case 0xa5: {
+        const span = k * size;
+        if (Math.abs(is - id) >= span) {
+          const s0 = down ? is - (k - 1) * size : is, d0 = down ? id - (k - 1) * size : id;
+          b.copyWithin(d0, s0, s0 + span);
+        } else {
+          // Overlapping: element by element, in the interpreter's order.
+          for (let q = 0; q < k; q++) repStore(b, dv, id + q * step, size, repLoad(b, dv, is + q * step, size));
+        }
+        break;
+      }
+      case 0xaa: case 0xab: {
+        const v = r[0] & mask;
+        if (size === 1) b.fill(v, down ? id - (k - 1) : id, (down ? id - (k - 1) : id) + k);
+        else for (let q = 0; q < k; q++) repStore(b, dv, id + q * step, size, v);
+        break;
+      }
+      case 0xac: case 0xad: {
+        const v = repLoad(b, dv, is + (k - 1) * step, size);
+        if (size === 4) r[0] = v;
+        else if (size === 2) cpu.r16[0] = v;
+        else cpu.r8[0] = v;
+        break;
+      }
+      default: {
+        const acc = size === 4 ? r[0] : r[0] & mask;
+        for (m = 0; m < k; ) {
+          if (op <= 0xa7) {
+            x = repLoad(b, dv, is + m * step, size);
+            y = repLoad(b, dv, id + m * step, size);
+          } else {
+            x = acc;
+            y = repLoad(b, dv, id + m * step, size);
+          }
+          m++;
+          if ((x === y) !== repz) {
+            stopped = true;
+            break;
+          }
+        }
+      }
+    }
+    done += m;
+    if (usesSrc) si = a32 ? (si + m * step) | 0 : (si & ~0xffff) | ((si + m * step) & 0xffff);
+    if (usesDst) di = a32 ? (di + m * step) | 0 : (di & ~0xffff) | ((di + m * step) & 0xffff);
+    if (cmp) cpu.setLazy(1, x, y, (x - y) | 0, size * 8);
+  }
+  if (done > 0) {
+    r[6] = si;
+    r[7] = di;
+    if (a32) r[1] = (r[1] - done) | 0;
+    else cpu.r16[2] = cpu.r16[2] - done;
+  }
+  const left = count - done;
+  if (left === 0 || stopped) {
+    cpu.eip = next;
+    cpu.clock.icount = ic + done;
+    return false;
+  }
+  if (done === n) {
+    // The budget ran out first: the instruction runs again later (stringOp does the same).
+    cpu.eip = eip;
+    cpu.leaveBlock = true;
+    cpu.clock.icount = ic + done;
+    return false;
+  }
+  fb(cpu, a, j, eip, next, ic + done);
+  return true;
+}
+
 /** Quotient and remainder of the last udiv/idiv helper call. */
 const DQ = new Float64Array(2);
 
@@ -248,8 +435,9 @@ interface RBlock {
   start: number;
   insns: Insn[];
   end: number;
-  /** The last instruction crosses into the next page (valid while `x2` holds). */
-  crosses: boolean;
+  /** Some of its bytes lie in the page before / after the entry page (see xPrev / xNext). */
+  usesPrev: boolean;
+  usesNext: boolean;
 }
 
 const T = 0x100;
@@ -260,9 +448,9 @@ function isJcc(op: number): boolean {
 /**
  * Static successor offsets of a block (relative to the region entry): jump targets, the
  * instruction after a conditional jump, LOOP or CALL (where RET comes back to), and the
- * fall-through of a block the decoder cut at its size limit.
+ * fall-through of a block the decoder cut at its size limit or near the page end.
  */
-function successors(b: RBlock): number[] {
+function successors(b: RBlock, pageOff: number): number[] {
   const last = b.insns[b.insns.length - 1];
   const op = last.op;
   const target = last.next + last.imm;
@@ -270,11 +458,38 @@ function successors(b: RBlock): number[] {
   if (op === 0xe9 || op === 0xeb) return [target];
   if (op === 0xe8) return [target, last.next];
   if (op === 0xff && ((last.info >> DEC.REG_SHIFT) & 7) === 2) return [last.next];
-  if (b.insns.length >= MAX_BLOCK_INSNS) return [last.next];
+  // Cut by the size limit, or by the page end (the next instruction may cross it).
+  const inPage = (pageOff + last.next) & 0xfff;
+  if (b.insns.length >= MAX_BLOCK_INSNS || inPage === 0 || inPage > 4096 - 16) return [last.next];
   return [];
 }
 
 let scratch: Arena | null = null;
+
+/**
+ * Entry blocks of the regions compiled for each CPU that contain a loop: physical address * 2
+ * + CS.D, mapped to the code generation of its page when compiled. A new region stops at
+ * such an entry (the run loop dispatches there), so a hot loop is not copied into every
+ * region that can reach it: each copy would start cold in V8 and run unoptimised until it
+ * warms up. Regions without loops (a leaf subroutine, say) are cheap to copy.
+ */
+const entries = new WeakMap<CPU, Map<number, number>>();
+
+/** Whether the region's blocks (static edges between them) contain a cycle. */
+function hasLoop(blocks: RBlock[], byStart: Map<number, RBlock>, pageOff: number): boolean {
+  const state = new Uint8Array(blocks.length); // 0 new, 1 on the DFS stack, 2 done
+  const visit = (b: RBlock): boolean => {
+    state[b.id] = 1;
+    for (const d of successors(b, pageOff)) {
+      const t = byStart.get(d);
+      if (!t) continue;
+      if (state[t.id] === 1 || (state[t.id] === 0 && visit(t))) return true;
+    }
+    state[b.id] = 2;
+    return false;
+  };
+  return blocks.some((b) => state[b.id] === 0 && visit(b));
+}
 
 // =====================================================================================
 // Code generation
@@ -538,7 +753,42 @@ class Gen {
   private fbExit(): string {
     this.meta.exit = true;
     const i = this.ins;
-    return `{ ${SPILL}${this.matCode(this.fs0)} fb(cpu, A, ${i.j}, (e0 + (${i.off})) | 0, (e0 + (${i.next})) | 0, icB + ${i.k}); return; }`;
+    const s = this.site(this.fs0, i.j, i.off, i.next, i.k);
+    return `{ xs = ${s}; break X; }`;
+  }
+
+  /**
+   * Exit sites: each one only records its number (and target) and leaves the main loop; the
+   * shared exit code after it writes the registers back, stores the flag state of that site
+   * and either hands the instruction to the interpreter (j >= 0) or sets EIP.
+   */
+  readonly sites: { mat: string; j: number; off: number; next: number; k: number }[] = [];
+  private site(fs: FState, j: number, off: number, next: number, k: number): number {
+    this.sites.push({ mat: this.matCode(fs), j, off, next, k });
+    return this.sites.length - 1;
+  }
+
+  /** The shared exit code (see `site`), and its constant tables (for the closure). */
+  exitCode(): { tables: string; code: string } {
+    const byMat = new Map<string, number[]>();
+    this.sites.forEach((x, n) => {
+      if (x.mat === '') return;
+      const l = byMat.get(x.mat);
+      if (l) l.push(n);
+      else byMat.set(x.mat, [n]);
+    });
+    const cases = [...byMat].map(([m, l]) => `${l.map((n) => `case ${n}:`).join(' ')} ${m} break;`);
+    const tab = (f: (x: { j: number; off: number; next: number; k: number }) => number) => `new Int32Array([${this.sites.map(f).join(',')}])`;
+    return {
+      tables: `const SJ = ${tab((x) => x.j)}, SO = ${tab((x) => x.off)}, SN = ${tab((x) => x.next)}, SK = ${tab((x) => x.k)};`,
+      code: [
+        SPILL,
+        cases.length ? `switch (xs) { ${cases.join('\n')} }` : '',
+        'const sj = SJ[xs];',
+        'if (sj >= 0) { fb(cpu, A, sj, (e0 + SO[xs]) | 0, (e0 + SN[xs]) | 0, icB + SK[xs]); return; }',
+        'cpu.eip = xt; clock.icount = icB;',
+      ].join('\n'),
+    };
   }
 
   private guard(cond: string): void {
@@ -554,14 +804,19 @@ class Gen {
       const tb = this.byStart.get(d);
       if (tb) {
         const same = exact ? '' : ` && ${t} === ((e0 + (${d})) | 0)`;
-        this.emit(`if (chain${tb.crosses ? ' && x2' : ''}${same} && icB + ${tb.insns.length} <= end) { ${fk}blk = ${tb.id}; continue; }`);
+        this.emit(`if (chain${this.sides(tb)}${same} && icB + ${tb.insns.length} <= end) { ${fk}blk = ${tb.id}; continue; }`);
       }
     } else if (this.blocks.length > 0) {
-      const cases = this.blocks.map((tb) => `case ${tb.start}: if (${tb.crosses ? 'x2 && ' : ''}icB + ${tb.insns.length} <= end) { ${fk}blk = ${tb.id}; continue; } break;`);
+      const cases = this.blocks.map((tb) => `case ${tb.start}: if (icB + ${tb.insns.length} <= end${this.sides(tb)}) { ${fk}blk = ${tb.id}; continue; } break;`);
       this.emit(`if (chain) switch ((${t} - e0) | 0) { ${cases.join(' ')} }`);
     }
-    this.emit(`${SPILL}${this.matCode(this.fs)} cpu.eip = ${t}; clock.icount = icB; return;`);
+    this.emit(`xs = ${this.site(this.fs, -1, 0, 0, 0)}; xt = ${t}; break X;`);
     this.terminated = true;
+  }
+
+  /** The side-page validity conditions for entering block `tb`. */
+  private sides(tb: RBlock): string {
+    return (tb.usesPrev ? ' && xPrev' : '') + (tb.usesNext ? ' && xNext' : '');
   }
 
   /** A relative jump target as the interpreter computes it. */
@@ -582,13 +837,9 @@ class Gen {
     const id = this.uid++;
     this.segs |= 1 << seg;
     const lim = mode === 'r' ? `sr${seg}` : `sw${seg}`;
-    this.emit(`const o${id} = ${off}, l${id} = (sb${seg} + o${id}) | 0, t${id} = tlb[l${id} >>> 12], p${id} = pm[t${id} >>> 12];`);
-    const c = [`(o${id} >>> 0) ${size > 1 ? `+ ${size - 1} ` : ''}> ${lim}`];
-    if (size > 1) c.push(`(l${id} & 4095) > ${4096 - size}`);
-    c.push(mode === 'r' ? `(t${id} & needR) === 0` : mode === 'w' ? `(t${id} & needW) === 0` : `(t${id} & needRW) !== needRW`);
-    c.push(`(p${id} & ${mode === 'r' ? 2 : mode === 'w' ? 1 : 3}) !== 0`);
-    this.guard(c.join(' || '));
-    this.emit(`const x${id} = (p${id} & -4096) | (l${id} & 4095);`);
+    const need = mode === 'r' ? 'needR' : mode === 'w' ? 'needW' : 'needRW';
+    this.emit(`const x${id} = xa(${off}, sb${seg}, ${lim}, ${size - 1}, ${need}, ${mode === 'r' ? 2 : mode === 'w' ? 1 : 3});`);
+    this.guard(`x${id} < 0`);
     return `x${id}`;
   }
   private load(x: string, size: number): string {
@@ -1346,9 +1597,11 @@ class Gen {
         // The interpreter runs it in place. Anything may have happened (a transfer, a mode
         // change, an interrupt becoming pending): continue only to the end of this block,
         // as the interpreter would, then leave at the block boundary (chain = false).
-        this.emit(`${SPILL}${this.matCode(this.fs)} fb(cpu, A, ${ins.j}, (e0 + (${ins.off})) | 0, (e0 + (${ins.next})) | 0, icB + ${ins.k});`);
+        const args = `cpu, A, ${ins.j}, (e0 + (${ins.off})) | 0, (e0 + (${ins.next})) | 0, icB + ${ins.k}`;
+        const repOp = (ins.info & (DEC.REP | DEC.REPNE)) !== 0 && ((ins.op >= 0xa4 && ins.op <= 0xa7) || (ins.op >= 0xaa && ins.op <= 0xaf));
+        this.emit(`${SPILL}${this.matCode(this.fs)} ${repOp ? `if (rep(${args}, end, dv))` : `fb(${args});`} chain = false;`);
         this.emit(`if (cpu.leaveBlock || cpu.stop || cpu.eip !== ((e0 + (${ins.next})) | 0) || cpu.ssB !== ${this.ssB} || clock.icount + ${n - k - 1} > end) return;`);
-        this.emit(`icB = clock.icount - ${k + 1}; chain = false; fK = 0;${RELOAD}`);
+        this.emit(`icB = clock.icount - ${k + 1}; fK = 0;${RELOAD}`);
         this.fs = { k: 'cpu', n: 32 };
       }
       metas.push(this.meta);
@@ -1419,34 +1672,55 @@ function compile(cpu: CPU, first: number, count: number): CompiledBlock | null {
       insns.push({ j, op: sa.op[j], info: sa.info[j], disp: sa.disp[j], imm: sa.imm[j], imm2: sa.imm2[j], off, next, k });
       off = next;
     }
-    const b: RBlock = { id: blocks.length, start, insns, end: off, crosses: pageOff + off > 4096 };
+    // Pages (relative to the entry page: -1, 0, +1) the block's bytes lie in.
+    const lo = Math.floor((pageOff + start) / 4096), hi = Math.floor((pageOff + off - 1) / 4096);
+    const b: RBlock = { id: blocks.length, start, insns, end: off, usesPrev: lo < 0, usesNext: hi > 0 };
     blocks.push(b);
     byStart.set(start, b);
     return b;
   };
   mkBlock(0, 0, count);
-  // Successor blocks are decoded from the same page, through the TLB entry the entry block
-  // was fetched with (no page walk, no side effect).
-  const codePresent = (cpu.tlb[lin0 >>> 12] & cpu.needR) !== 0;
+  // Successor blocks are decoded from the entry page and the pages either side of it,
+  // through TLB entries already present (no page walk) for plain memory (no MMIO read). The
+  // region checks at entry that the side pages still map to the same physical pages and
+  // hold the same code (the run loop has checked the entry page, and the second page of a
+  // block 0 that crosses into the next one).
+  const pageBase = lin0 & ~0xfff;
+  const sidePage = (rel: number): number => {
+    const e = cpu.tlb[((pageBase + rel * 0x1000) | 0) >>> 12];
+    return (e & cpu.needR) !== 0 && (cpu.pageMap[e >>> 12] & PageBits.READ_SLOW) === 0 ? e >>> 12 : -1;
+  };
+  const physOf = [sidePage(-1), (cpu.tlb[lin0 >>> 12] & cpu.needR) !== 0 ? cpu.tlb[lin0 >>> 12] >>> 12 : -1, sidePage(1)];
+  const usable = (rel: number): boolean => rel >= -1 && rel <= 1 && physOf[rel + 1] >= 0;
+  let known = entries.get(cpu);
+  if (!known) entries.set(cpu, (known = new Map()));
+  const codeGen = cpu.mem.codeGen;
+  const keyOf = (d: number): number => {
+    const ph = physOf[Math.floor((pageOff + d) / 4096) + 1];
+    return (ph * 0x1000 + ((pageOff + d) & 0xfff)) * 2 + (csD ? 1 : 0);
+  };
+  const otherEntry = (d: number): boolean => {
+    const g = known.get(keyOf(d));
+    return g !== undefined && g === codeGen[physOf[Math.floor((pageOff + d) / 4096) + 1]];
+  };
+
   const savedVec = cpu.excVector, savedCode = cpu.excCode;
-  // (and from the next page only if it is in the TLB and plain memory: no walk, no MMIO read).
-  const next = cpu.tlb[((lin0 & ~0xfff) + 0x1000) >>> 12];
-  const nextPageReadable = (next & cpu.needR) !== 0 && (cpu.pageMap[next >>> 12] & PageBits.READ_SLOW) === 0;
-  for (let q = 0; q < blocks.length; q++) {
-    if (!codePresent) break;
-    for (const d of successors(blocks[q])) {
+  for (let q = 0; q < blocks.length && physOf[1] >= 0; q++) {
+    for (const d of successors(blocks[q], pageOff)) {
       if (byStart.has(d) || blocks.length >= MAX_REGION_BLOCKS || top + MAX_BLOCK_INSNS > sa.capacity) continue;
-      if (pageOff + d < 0 || pageOff + d >= 4096) continue;
+      const rel = Math.floor((pageOff + d) / 4096);
+      if (!usable(rel) || otherEntry(d)) continue;
       if (!csD && (eip0 + d < 0 || eip0 + d > 0xffff)) continue;
-      // An instruction starting near the page end may cross it: the decoder then fetches
-      // from the next page.
-      if (pageOff + d > 4096 - 16 && !nextPageReadable) continue;
+      // An instruction starting near its page end may cross it: the decoder then fetches
+      // from the following page, which must be usable too.
+      const inPage = (pageOff + d) & 0xfff;
+      if (inPage > 4096 - 16 && !usable(rel + 1)) continue;
       let n = 0;
       try {
         n = decodeBlock(cpu, sa, top, (lin0 + d) | 0, (eip0 + d) | 0, MAX_BLOCK_INSNS, false);
-        // A last instruction that crosses into the next page stays only if that page is the
-        // one validated at run time (x2); otherwise the block ends before it.
-        if (crossedLin !== -1 && !nextPageReadable) n--;
+        // The decoder lets a block's last instruction cross into the next page if that page
+        // is in the TLB; keep it only if that page is one the region validates.
+        if (crossedLin !== -1 && !usable(rel + 1)) n--;
       } catch {
         n = 0;
       }
@@ -1458,12 +1732,17 @@ function compile(cpu: CPU, first: number, count: number): CompiledBlock | null {
   }
   cpu.excVector = savedVec;
   cpu.excCode = savedCode;
-  // Code in the next page: writes to it must leave the region (and invalidate), as for
-  // the entry page, and the region checks at entry that it still maps and holds that code.
-  const crossing = blocks.some((b) => b.crosses);
-  const p2 = crossing ? next >>> 12 : -1;
-  if (crossing) cpu.mem.markCode(p2);
-  const g2 = crossing ? cpu.mem.codeGen[p2] : 0;
+  if (physOf[1] >= 0 && hasLoop(blocks, byStart, pageOff)) known.set(keyOf(0), codeGen[physOf[1]]);
+  // Code in the side pages: writes there must leave the region and invalidate it, as for
+  // the entry page.
+  const usesPrev = blocks.some((b) => b.usesPrev), usesNext = blocks.some((b) => b.usesNext);
+  if (usesPrev) cpu.mem.markCode(physOf[0]);
+  if (usesNext) cpu.mem.markCode(physOf[2]);
+  const sideCheck = (rel: number, name: string): string => {
+    const p = physOf[rel + 1];
+    return `const t${name} = tlb[(((cpu.segBase[1] + e0) & -4096) + ${rel * 4096}) >>> 12];
+  const ${name} = (t${name} & needR) !== 0 && (t${name} >>> 12) === ${p} && codeGen[${p}] === ${cpu.mem.codeGen[p]};`;
+  };
 
   // Compact copy of the region's slots, for the interpreter fallbacks.
   const A = new Arena(top + 1);
@@ -1497,14 +1776,17 @@ function compile(cpu: CPU, first: number, count: number): CompiledBlock | null {
   const segLoad = segList.map((s) => `sb${s} = cpu.segBase[${s}]; sr${s} = cpu.segRLim[${s}]; sw${s} = cpu.segWLim[${s}];`).join(' ');
   const reload = ` ${regList.map((r) => `R${r} = regs[${r}];`).join(' ')} ${segLoad} needR = cpu.needR; needW = cpu.needW; needRW = needR | needW; cslim = cpu.segLimit[1];`;
   const body = g.code.split(SPILL).join(spill).split(RELOAD).join(reload);
+  const exits = g.exitCode();
+  const exitCode = exits.code.split(SPILL).join(spill);
   const chainRange = `(e0 >>> 0) + (${minOff}) >= 0 && (e0 >>> 0) + ${maxEnd - 1} <= cslim${csD ? '' : ` && (e0 >>> 0) + ${maxEnd} <= 65536`}`;
 
   const source = `"use strict";
-const { fb, interp, mat, dcf, dcond, P, mulHU, mulHS, udiv, idiv32, DQ, A, dv, mem, codeGen, FIRST, COUNT } = H;
+const { fb, rep, interp, mat, dcf, dcond, xa, P, mulHU, mulHS, udiv, idiv32, DQ, A, dv, mem, codeGen, FIRST, COUNT } = H;
+${exits.tables}
 return function compiledRegion(cpu, budget) {
   const e0 = cpu.eip;
   if (budget < COUNT || cpu.ssB !== ${ssB}) { interp(cpu, FIRST, COUNT, budget); return; }
-  const regs = cpu.regs, clock = cpu.clock, tlb = cpu.tlb, pm = cpu.pageMap;
+  const regs = cpu.regs, clock = cpu.clock, tlb = cpu.tlb;
   let needR = cpu.needR, needW = cpu.needW, needRW = needR | needW, cslim = cpu.segLimit[1];
   ${segList.map((s) => `let sb${s} = cpu.segBase[${s}], sr${s} = cpu.segRLim[${s}], sw${s} = cpu.segWLim[${s}];`).join('\n  ')}
   ${regList.length ? `let ${regList.map((r) => `R${r} = regs[${r}]`).join(', ')};` : ''}
@@ -1512,20 +1794,21 @@ return function compiledRegion(cpu, budget) {
   let icB = clock.icount;
   const end = icB + budget;
   let chain = !(cpu.intr || cpu.nmiPending) && ${chainRange};
-  ${crossing ? `const lin2 = (((cpu.segBase[1] + e0) & -4096) + 4096) | 0, te2 = tlb[lin2 >>> 12];
-  const x2 = (te2 & needR) !== 0 && (te2 >>> 12) === ${p2} && codeGen[${p2}] === ${g2};` : ''}
-  let blk = 0;
-  for (;;) {
+  ${usesPrev ? sideCheck(-1, 'xPrev') : ''}
+  ${usesNext ? sideCheck(1, 'xNext') : ''}
+  let blk = 0, xs = 0, xt = 0;
+  X: for (;;) {
     switch (blk) {
 ${body}
       default: throw new Error('jit: bad block');
     }
   }
+${exitCode}
 };
 //# sourceURL=jit/region-${(lin0 >>> 0).toString(16).padStart(8, '0')}.js`;
   const backing = cpu.backing;
   const H = {
-    fb, interp, mat, dcf, dcond, P: PARITY, mulHU: mulHighU, mulHS: mulHighS, udiv, idiv32, DQ, A,
+    fb, rep: repString, interp, mat, dcf, dcond, xa: accessor(cpu), P: PARITY, mulHU: mulHighU, mulHS: mulHighS, udiv, idiv32, DQ, A,
     dv: new DataView(backing.buffer, backing.byteOffset, backing.byteLength),
     mem: backing, codeGen: cpu.mem.codeGen, FIRST: first, COUNT: count,
   };
