@@ -141,6 +141,8 @@ export class CPU {
   sysenterEsp = 0;
   sysenterEip = 0;
   apicBase = 0xfee00900;
+  /** A local APIC is wired to this CPU (CPUID.1:EDX.APIC); set by the LAPIC device. */
+  hasApic = false;
   readonly mtrr = new Map<number, number>();
 
   // ---- interrupts and halting ----

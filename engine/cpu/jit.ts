@@ -1,33 +1,37 @@
-// Compiles hot code to JavaScript: a region of decoded blocks (the hot block plus the blocks
-// it reaches by direct jumps, calls and fall-through within the same 4 KiB page) becomes one
-// function generated with `new Function`, each instruction specialised on its decoded
-// constants (register numbers, immediates, displacements, operand and address sizes).
+// Compiles hot code to JavaScript: a region of decoded blocks (the hot block plus up to a few
+// blocks it reaches by direct jumps, calls and fall-through, in its page or the pages either
+// side) becomes one function generated with `new Function`, each instruction specialised on
+// its decoded constants (register numbers, immediates, displacements, operand and address
+// sizes). The interpreter stays the reference: every corner case is handed to it.
 //
 // The shape of a compiled region:
-//   - General registers live in JavaScript locals (R0..R7) for the whole region; they are
-//     written back to cpu.regs at every exit.
-//   - Lazy flags live in locals too (fA fB fR fC fO, kind fK): the compiler knows statically
-//     which instruction produced the current flags, so a Jcc after CMP is a plain compare
-//     and nothing is stored to the CPU until the region exits. Flag results nobody can
-//     observe (overwritten before any read or exit) are not computed at all.
-//   - Every instruction runs a fast path only: memory accesses inline the interpreter's own
+//   - General registers live in JavaScript locals (R0..R7) for the whole region and are
+//     written back to cpu.regs when it exits.
+//   - Lazy flags live in locals too (fA fB fR fC fO, run-time kind fK): the compiler knows
+//     statically which instruction produced the current flags, so a Jcc after CMP is a plain
+//     compare and nothing is stored to the CPU until the region exits. Flag results nobody
+//     can observe (overwritten before any read or exit) are not computed at all.
+//   - Every instruction runs a fast path only. Memory accesses use the interpreter's own
 //     fast path (segment limit by one compare, TLB entry with the right permission, page not
 //     slow, no page crossing) on the backing store. When any condition fails, before any
 //     state has changed, the instruction is handed to the interpreter (`execute`) with the
 //     exact interpreter state (EIP, icount, registers, flags) and the region exits after it.
-//     Faults, MMIO, code-page writes, first writes to clean pages, TLB misses and every
-//     corner case therefore behave exactly as in the interpreter, by construction.
+//     Faults, MMIO, code-page writes, first writes to clean pages, TLB misses and the rest
+//     therefore behave exactly as in the interpreter, by construction.
+//   - REP MOVS/STOS/LODS/CMPS/SCAS run in page-sized chunks on the backing store under the
+//     same conditions, handing whatever remains to the interpreter.
 //   - Instructions the compiler does not know run through `execute` in place; the region
-//     then continues to the end of that block and leaves at the next block boundary.
+//     then continues to the end of that block and leaves at the block boundary.
 //   - Control transfers to another block of the region (including loops to itself and
 //     RET/indirect jumps to a known block start) continue inside the function while the
 //     budget allows and nothing outside the fast paths ran (no interrupt can have become
-//     pending, nothing can have stopped the CPU), so the run loop sees the same sequence
-//     of block boundaries it would have seen interpreting.
+//     pending, nothing can have stopped the CPU): the run loop would have done nothing at
+//     those block boundaries.
 //
-// Leaves out (falls back to the interpreter): segment loads, far transfers, interrupts, I/O,
-// REP string instructions, x87 escapes, system instructions, RCL/RCR, 16-bit SHLD/SHRD,
-// BT with a register offset into memory, POP to memory, PUSHA/POPA, PUSHF/POPF, ENTER.
+// Leaves to the interpreter: segment loads, far transfers, interrupts, I/O, INS/OUTS, x87
+// escapes, system instructions, RCL/RCR, 16-bit SHLD/SHRD, BT with a register offset into
+// memory, POP to memory, PUSHA/POPA, PUSHF/POPF, ENTER, BCD adjusts, LAHF/SAHF, CMPXCHG,
+// XADD, non-REP CMPS/SCAS.
 
 import type { CPU } from './cpu.ts';
 import { Arena, decodeBlock, DEC, crossedLin } from './decoder.ts';
@@ -48,6 +52,10 @@ export type CompiledBlock = (cpu: CPU, budget: number) => void;
 const MAX_REGION_BLOCKS = 8;
 const MAX_BLOCK_INSNS = 64;
 const MAX_REGION_INSNS = 256;
+/** Tail duplication: largest block inlined at a transfer, deepest nesting, most per case. */
+const INLINE_BLOCK = 8;
+const INLINE_DEPTH = 3;
+const INLINE_CASE = 16;
 
 // ---- flags ----
 const CF = 0x1, PF = 0x4, ZF = 0x40, SF = 0x80, OF = 0x800;
@@ -288,7 +296,7 @@ function repString(cpu: CPU, a: Arena, j: number, eip: number, next: number, ic:
   const down = (cpu.flags & 0x400) !== 0;
   const step = down ? -size : size;
   const src = (info >> DEC.SEG_SHIFT) & 7;
-  const avail = end - ic;
+  const avail = (end < cpu.deadline ? end : cpu.deadline) - ic;
   const n = count < avail ? count : avail;
   const cmp = op === 0xa6 || op === 0xa7 || op === 0xae || op === 0xaf;
   const repz = (info & DEC.REP) !== 0;
@@ -369,14 +377,10 @@ function repString(cpu: CPU, a: Arena, j: number, eip: number, next: number, ic:
     else cpu.r16[2] = cpu.r16[2] - done;
   }
   const left = count - done;
-  if (left === 0 || stopped) {
-    cpu.eip = next;
-    cpu.clock.icount = ic + done;
-    return false;
-  }
-  if (done === n) {
-    // The budget ran out first: the instruction runs again later (stringOp does the same).
-    cpu.eip = eip;
+  if (left === 0 || stopped || done === n) {
+    // Like stringOp, a REP ends its block; when the budget ran out first, the instruction
+    // runs again later.
+    cpu.eip = left === 0 || stopped ? next : eip;
     cpu.leaveBlock = true;
     cpu.clock.icount = ic + done;
     return false;
@@ -522,6 +526,7 @@ class Gen {
     private readonly blocks: RBlock[],
     private readonly byStart: Map<number, RBlock>,
     private readonly ssB: boolean,
+    private readonly pageOff: number,
   ) {}
 
   get code(): string {
@@ -802,6 +807,18 @@ class Gen {
     const fk = this.fs.k === 'dyn' ? '' : `fK = ${KCODE[this.fs.k] | ((this.fs.n - 1) << 3)}; `;
     if (d !== null) {
       const tb = this.byStart.get(d);
+      if (tb && this.inlinable(tb)) {
+        // The same conditions as a transition, then the target's code right here.
+        const same = exact ? '' : ` && ${t} === ((e0 + (${d})) | 0)`;
+        this.emit(`if (!(chain${this.sides(tb)}${same} && icB + ${tb.insns.length} <= end)) { xs = ${this.site(this.fs, -1, 0, 0, 0)}; xt = ${t}; break X; }`);
+        this.inlined += tb.insns.length;
+        // The enclosing instruction (a Jcc, say) goes on with its other path afterwards.
+        const { fs, fs0, live, meta, ins } = this;
+        this.body(tb, [...this.path, tb.id]);
+        void fs0; void live; void meta; void ins; void fs;
+        this.terminated = true;
+        return;
+      }
       if (tb) {
         const same = exact ? '' : ` && ${t} === ((e0 + (${d})) | 0)`;
         this.emit(`if (chain${this.sides(tb)}${same} && icB + ${tb.insns.length} <= end) { ${fk}blk = ${tb.id}; continue; }`);
@@ -1572,18 +1589,40 @@ class Gen {
   // Blocks
   // =====================================================================================
 
-  /** Generate one block; `liveOut[k]`: flags live after instruction k (null: all). */
-  genBlock(b: RBlock, liveOut: number[] | null, metas: Meta[]): void {
-    this.b = b;
-    this.terminated = false;
+  /**
+   * Generate one block as a `case` of the region's dispatch. `liveOut` (null: everything
+   * live) gives, per block, the flags live after each instruction; `metas` receives, per
+   * block, what each instruction reads, writes and whether it can exit.
+   */
+  genBlock(b: RBlock, liveOut: number[][] | null, metas: Meta[][]): void {
+    this.liveOut = liveOut;
+    this.metas = metas;
+    this.inlined = 0;
     this.fs = { k: 'dyn', n: 32 };
     this.emit(`case ${b.id}: {`);
+    this.body(b, [b.id]);
+    this.emit('}');
+  }
+
+  private liveOut: number[][] | null = null;
+  private metas: Meta[][] = [];
+  /** Blocks on the current inlining path (the case's own block first). */
+  private path: number[] = [];
+  /** Instructions inlined into the current case so far. */
+  private inlined = 0;
+
+  /** The instructions of block `b`, then its transfer out. */
+  private body(b: RBlock, path: number[]): void {
+    const outerB = this.b, outerPath = this.path;
+    this.b = b;
+    this.path = path;
+    this.terminated = false;
     const n = b.insns.length;
     for (let k = 0; k < n; k++) {
       const ins = b.insns[k];
       this.ins = ins;
       this.fs0 = this.fs;
-      this.live = liveOut === null ? ALL : liveOut[k];
+      this.live = this.liveOut === null ? ALL : this.liveOut[b.id][k];
       this.meta = { fr: 0, fw: 0, exit: false };
       const mark = this.out.length;
       const uid = this.uid;
@@ -1599,21 +1638,59 @@ class Gen {
         // as the interpreter would, then leave at the block boundary (chain = false).
         const args = `cpu, A, ${ins.j}, (e0 + (${ins.off})) | 0, (e0 + (${ins.next})) | 0, icB + ${ins.k}`;
         const repOp = (ins.info & (DEC.REP | DEC.REPNE)) !== 0 && ((ins.op >= 0xa4 && ins.op <= 0xa7) || (ins.op >= 0xaa && ins.op <= 0xaf));
-        this.emit(`${SPILL}${this.matCode(this.fs)} ${repOp ? `if (rep(${args}, end, dv))` : `fb(${args});`} chain = false;`);
+        // The block boundary after a REP (leaveBlock) is invisible when the fast path ran no
+        // foreign code and no interrupt can be pending (chain): the region continues then.
+        this.emit(`${SPILL}${this.matCode(this.fs)} ${repOp ? `if (rep(${args}, end, dv)) chain = false; else if (chain) cpu.leaveBlock = false;` : `fb(${args}); chain = false;`}`);
         this.emit(`if (cpu.leaveBlock || cpu.stop || cpu.eip !== ((e0 + (${ins.next})) | 0) || cpu.ssB !== ${this.ssB} || clock.icount + ${n - k - 1} > end) return;`);
         this.emit(`icB = clock.icount - ${k + 1}; fK = 0;${RELOAD}`);
         this.fs = { k: 'cpu', n: 32 };
       }
-      metas.push(this.meta);
+      (this.metas[b.id] ??= [])[k] = this.meta;
       if (this.terminated && k < n - 1) throw new Error('jit: transfer inside a block');
     }
     if (!this.terminated) {
       const last = b.insns[n - 1];
       this.transfer(`(e0 + (${last.next})) | 0`, last.next, true);
     }
-    this.emit('}');
+    this.b = outerB;
+    this.path = outerPath;
+    this.terminated = true;
   }
 
+  /**
+   * Whether a transfer to `tb` is generated as `tb`'s code in place (tail duplication): in
+   * the entry block's case only (the block the run loop found hot, typically a loop head),
+   * small blocks on a way back to it, not already on the path, within a budget. A loop body
+   * of a few small blocks then runs as one path per iteration, with the flag state known
+   * throughout, for little extra code.
+   */
+  private inlinable(tb: RBlock): boolean {
+    return (
+      this.path[0] === 0 &&
+      tb.insns.length <= INLINE_BLOCK &&
+      this.path.length <= INLINE_DEPTH &&
+      this.inlined + tb.insns.length <= INLINE_CASE &&
+      !this.path.includes(tb.id) &&
+      this.reaches(tb, this.path[0])
+    );
+  }
+
+  /** Whether block `from` leads back to block `to` by static edges within the region (a loop). */
+  private reaches(from: RBlock, to: number): boolean {
+    const seen = new Set<number>();
+    const stack = [from];
+    while (stack.length > 0) {
+      const b = stack.pop()!;
+      if (b.id === to) return true;
+      if (seen.has(b.id)) continue;
+      seen.add(b.id);
+      for (const d of successors(b, this.pageOff)) {
+        const t = this.byStart.get(d);
+        if (t) stack.push(t);
+      }
+    }
+    return false;
+  }
 }
 
 /** Flags live after each instruction of a block, from the per-instruction metadata. */
@@ -1637,7 +1714,7 @@ export function compileBlock(cpu: CPU, first: number, count: number): CompiledBl
     return compile(cpu, first, count);
   } catch (e) {
     // A compiler bug must not take the machine down: the block stays interpreted.
-    lastError = e;
+    jitDebug.lastError = e;
     jitStats.failures++;
     return null;
   }
@@ -1715,14 +1792,14 @@ function compile(cpu: CPU, first: number, count: number): CompiledBlock | null {
       // from the following page, which must be usable too.
       const inPage = (pageOff + d) & 0xfff;
       if (inPage > 4096 - 16 && !usable(rel + 1)) continue;
-      let n = 0;
+      let n: number;
       try {
         n = decodeBlock(cpu, sa, top, (lin0 + d) | 0, (eip0 + d) | 0, MAX_BLOCK_INSNS, false);
         // The decoder lets a block's last instruction cross into the next page if that page
         // is in the TLB; keep it only if that page is one the region validates.
         if (crossedLin !== -1 && !usable(rel + 1)) n--;
       } catch {
-        n = 0;
+        n = 0; // the first instruction faults (beyond the CS limit, say): not a region block
       }
       if (n <= 0) continue;
       if (top + n > MAX_REGION_INSNS) break;
@@ -1755,15 +1832,12 @@ function compile(cpu: CPU, first: number, count: number): CompiledBlock | null {
 
   const ssB = cpu.ssB;
   // Pass 1 gathers which flags each instruction reads and writes; pass 2 uses the liveness.
-  const pass1 = new Gen(blocks, byStart, ssB);
+  const pass1 = new Gen(blocks, byStart, ssB, pageOff);
   const metas: Meta[][] = [];
-  for (const b of blocks) {
-    const m: Meta[] = [];
-    pass1.genBlock(b, null, m);
-    metas.push(m);
-  }
-  const g = new Gen(blocks, byStart, ssB);
-  for (const b of blocks) g.genBlock(b, liveness(metas[b.id]), []);
+  for (const b of blocks) pass1.genBlock(b, null, metas);
+  const live = blocks.map((b) => liveness(metas[b.id]));
+  const g = new Gen(blocks, byStart, ssB, pageOff);
+  for (const b of blocks) g.genBlock(b, live, []);
 
   let minOff = 0, maxEnd = 0;
   for (const b of blocks) {
@@ -1812,15 +1886,15 @@ ${exitCode}
     dv: new DataView(backing.buffer, backing.byteOffset, backing.byteLength),
     mem: backing, codeGen: cpu.mem.codeGen, FIRST: first, COUNT: count,
   };
-  lastSource = source;
   if (jitDebug.keep) jitDebug.sources.set(lin0 >>> 0, source);
   jitStats.regions++;
   jitStats.blocks += blocks.length;
   return new Function('H', source)(H) as CompiledBlock;
 }
 
-/** Debugging aids: the last compiled source, and every source by linear address when `keep`. */
-export let lastSource = '';
-export const jitDebug = { keep: false, sources: new Map<number, string>() };
-/** The last error the compiler hit (debugging aid; the block then stays interpreted). */
-export let lastError: unknown = null;
+/**
+ * Debugging aids: with `keep`, the source of every compiled region by the linear address it
+ * was compiled at; the last error the compiler hit (the block then stays interpreted).
+ */
+export const jitDebug = { keep: false, sources: new Map<number, string>(), lastError: null as unknown };
+

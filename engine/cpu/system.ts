@@ -20,8 +20,6 @@ export const CPUID_FEATURES_EDX =
   (1 << 2); // DE (debugging extensions: CR4.DE)
 const FEATURES = CPUID_FEATURES_EDX & ~(1 << 1);
 
-/** Whether CPUID reports an on-chip APIC (the machine sets this when it wires one). */
-export const cpuidOptions = { apic: false };
 
 export function cpuid(cpu: CPU): void {
   const r = cpu.regs;
@@ -38,7 +36,7 @@ export function cpuid(cpu: CPU): void {
       r[0] = 0x00000663; // family 6, model 6, stepping 3
       r[3] = 0;
       r[1] = 0;
-      r[2] = FEATURES | (cpuidOptions.apic ? 1 << 9 : 0);
+      r[2] = FEATURES | (cpu.hasApic ? 1 << 9 : 0);
       return;
     case 2:
       // Cache descriptors: none reported beyond the null descriptor.

@@ -40,6 +40,8 @@ export interface LapicCpu {
   intr: boolean;
   /** An NMI is waiting to be taken. */
   nmiPending: boolean;
+  /** Reported in CPUID: set once this APIC is wired to the core. */
+  hasApic: boolean;
 }
 
 export const LAPIC_VERSION = 0x00050014;
@@ -147,6 +149,7 @@ export class Lapic implements Device {
   constructor(ctx: DeviceContext, cpu: LapicCpu) {
     this.ctx = ctx;
     this.cpu = cpu;
+    cpu.hasApic = true;
     this.timer = ctx.clock.timer('lapic-timer', () => this.timerExpired());
     const reg = (a: number): number => ((a & 0xc) === 0 ? this.readRegister(a & 0xff0) : 0);
     this.mmio = {

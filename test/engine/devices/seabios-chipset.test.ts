@@ -6,7 +6,7 @@
 // (BITROT_LINUXBOOT overrides) it also boots a stand-in Linux setup through fw_cfg DMA.
 // Without the images these tests are skipped.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { Machine } from '../../../engine/machine.ts';
 import type { DeviceContext } from '../../../engine/devices/device.ts';
@@ -17,7 +17,6 @@ import { FwCfg, splitBzImage } from '../../../engine/devices/fw-cfg.ts';
 import { Ioapic } from '../../../engine/devices/ioapic.ts';
 import { Lapic } from '../../../engine/devices/lapic.ts';
 import { IrqRouter } from '../../../engine/irq.ts';
-import { cpuidOptions } from '../../../engine/cpu/system.ts';
 
 const BIOS = process.env.BITROT_SEABIOS ?? '/usr/share/seabios/bios.bin';
 const LINUXBOOT = process.env.BITROT_LINUXBOOT ?? '/usr/share/qemu/linuxboot_dma.bin';
@@ -104,15 +103,6 @@ function fakeBzImage(): Uint8Array {
 }
 
 describe.skipIf(!haveBios)(`SeaBIOS on the i440FX chipset (${BIOS})`, () => {
-  let saved = false;
-  beforeAll(() => {
-    saved = cpuidOptions.apic;
-    cpuidOptions.apic = true;
-  });
-  afterAll(() => {
-    cpuidOptions.apic = saved;
-  });
-
   it('detects the board and fw_cfg, shadows itself, routes PCI and reaches its boot menu', () => {
     const pc = build();
     runUntil(pc, 'No bootable device.');

@@ -4,7 +4,7 @@
 // through INT 1Ah and leaves through isa-debug-exit. Skipped without the SeaBIOS image
 // (/usr/share/seabios/bios.bin; BITROT_SEABIOS overrides).
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { Machine } from '../../../engine/machine.ts';
 import type { DeviceContext } from '../../../engine/devices/device.ts';
@@ -18,7 +18,6 @@ import { I8259Pic } from '../../../engine/devices/i8259-pic.ts';
 import { I8254Pit } from '../../../engine/devices/i8254-pit.ts';
 import { SystemControlPortB } from '../../../engine/devices/port61.ts';
 import { IrqRouter } from '../../../engine/irq.ts';
-import { cpuidOptions } from '../../../engine/cpu/system.ts';
 import { Mc146818Rtc } from '../../../engine/devices/mc146818-rtc.ts';
 import { I8237Dma } from '../../../engine/devices/i8237-dma.ts';
 import { I82077aaFdc } from '../../../engine/devices/i82077aa-fdc.ts';
@@ -107,15 +106,6 @@ function build(image: Uint8Array) {
 }
 
 describe.skipIf(!existsSync(BIOS))(`SeaBIOS floppy boot (${BIOS})`, () => {
-  let saved = false;
-  beforeAll(() => {
-    saved = cpuidOptions.apic;
-    cpuidOptions.apic = true;
-  });
-  afterAll(() => {
-    cpuidOptions.apic = saved;
-  });
-
   it('boots from drive A:, reads sectors through INT 13h and the time through INT 1Ah', { timeout: 600_000 }, () => {
     const { m } = build(floppyImage());
     const r = m.run(3_000_000_000);
