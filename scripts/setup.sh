@@ -34,6 +34,13 @@ fi
 
 [ $deps_only -eq 1 ] && exit 0
 
+echo "setup: booting a test program from a floppy through SeaBIOS (bitrot boot)"
+floppy=$(mktemp --suffix=.img)
+cp test/guests/bin/modes.img "$floppy"
+truncate -s 1474560 "$floppy"
+node cli/bitrot.js boot -fda "$floppy" -debugcon stdio -display none -no-reboot --max-instructions 100000000 || [ $? -eq 1 ]
+rm -f "$floppy"
+
 echo "setup: running the project's own CPU test programs on the bare machine"
 status=0
 for img in test/guests/bin/*.img; do
