@@ -815,7 +815,7 @@ class Gen {
         // The enclosing instruction (a Jcc, say) goes on with its other path afterwards.
         const { fs, fs0, live, meta, ins } = this;
         this.body(tb, [...this.path, tb.id]);
-        void fs0; void live; void meta; void ins; void fs;
+        Object.assign(this, { fs, fs0, live, meta, ins });
         this.terminated = true;
         return;
       }
