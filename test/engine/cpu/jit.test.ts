@@ -2,12 +2,13 @@
 // (interpreter only) and jitThreshold = 1 (compile a block the second time it is entered)
 // must reach the same full machine state and icount at every checkpoint. Checkpoints are
 // run deadlines, so they also cut compiled regions at arbitrary budgets.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { createBareMachine } from '../../../engine/bare.ts';
+import { createPc } from '../../../engine/pc.ts';
 import type { Machine } from '../../../engine/machine.ts';
 import { S } from '../../../engine/cpu/constants.ts';
 import { StateHasher } from '../../../engine/hash.ts';
@@ -91,6 +92,36 @@ describe('block compiler: guests', () => {
     });
     expect(b.hash()).toBe(a.hash());
   }, 300_000);
+});
+
+// The real SeaBIOS (the seabios package; BITROT_SEABIOS and BITROT_VGABIOS override) on the
+// whole PC, booting the cpumix-quick guest from a floppy: firmware in real and protected
+// mode, shadowing through PAM, devices, timer interrupts. Skipped without the images.
+const BIOS = process.env.BITROT_SEABIOS ?? '/usr/share/seabios/bios.bin';
+const VGABIOS = process.env.BITROT_VGABIOS ?? '/usr/share/seabios/vgabios-stdvga.bin';
+
+describe.skipIf(!existsSync(BIOS) || !existsSync(VGABIOS))('block compiler: SeaBIOS on the PC', () => {
+  it('boots a floppy and runs its guest to the same state at every checkpoint', () => {
+    const make = (jit: boolean) => {
+      const fda = new Uint8Array(1_474_560);
+      fda.set(readFileSync(resolve(root, 'bench/guests/bin/cpumix-quick.img')));
+      const pc = createPc({
+        ramSize: 16 << 20,
+        bios: new Uint8Array(readFileSync(BIOS)),
+        vgaBios: new Uint8Array(readFileSync(VGABIOS)),
+        fda: { bytes: fda, name: 'cpumix-quick.img' },
+        boot: ['a'],
+        noReboot: true,
+      });
+      pc.machine.cpu.jitThreshold = jit ? 1 : 0;
+      return pc.machine;
+    };
+    const a = make(false);
+    const b = make(true);
+    // The firmware hands over to the boot sector after about 6.4 million instructions.
+    lockstep(a, b, deadlines(50, 400_000, 17).concat(deadlines(100, 5_000, 19)), (where) => expect(b.hash(), where).toBe(a.hash()));
+    expect(b.output.text('debugcon')).toContain('Booting from Floppy');
+  }, 600_000);
 });
 
 // ---------------------------------------------------------------------------------------
