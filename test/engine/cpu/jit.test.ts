@@ -100,7 +100,8 @@ describe('block compiler: guests', () => {
 const BIOS = process.env.BITROT_SEABIOS ?? '/usr/share/seabios/bios.bin';
 const VGABIOS = process.env.BITROT_VGABIOS ?? '/usr/share/seabios/vgabios-stdvga.bin';
 
-describe.skipIf(!existsSync(BIOS) || !existsSync(VGABIOS))('block compiler: SeaBIOS on the PC', () => {
+// A slow real-guest test: `npm run test:quick` (BITROT_QUICK=1) leaves it to `npm test`.
+describe.skipIf(!existsSync(BIOS) || !existsSync(VGABIOS) || !!process.env.BITROT_QUICK)('block compiler: SeaBIOS on the PC', () => {
   it('boots a floppy and runs its guest to the same state at every checkpoint', () => {
     const make = (jit: boolean) => {
       const fda = new Uint8Array(1_474_560);
