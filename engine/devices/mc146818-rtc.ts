@@ -401,25 +401,24 @@ export class Mc146818Rtc {
   }
 
   private writeTimeRegisters(epoch: number): void {
-    const d = new Date(epoch * 1000);
-    const year = d.getUTCFullYear();
+    const days = Math.floor(epoch / 86400);
+    const secs = epoch - days * 86400;
+    const [year, month, day] = civilFromDays(days);
     const c = this.cmos;
-    c[SECONDS] = this.encode(d.getUTCSeconds());
-    c[MINUTES] = this.encode(d.getUTCMinutes());
-    c[HOURS] = this.encodeHour(d.getUTCHours());
-    c[DAY_OF_WEEK] = this.encode(d.getUTCDay() + 1);
-    c[DAY_OF_MONTH] = this.encode(d.getUTCDate());
-    c[MONTH] = this.encode(d.getUTCMonth() + 1);
+    c[SECONDS] = this.encode(secs % 60);
+    c[MINUTES] = this.encode(Math.floor(secs / 60) % 60);
+    c[HOURS] = this.encodeHour(Math.floor(secs / 3600));
+    c[DAY_OF_WEEK] = this.encode((((days % 7) + 11) % 7) + 1); // 1970-01-01 was a Thursday
+    c[DAY_OF_MONTH] = this.encode(day);
+    c[MONTH] = this.encode(month);
     c[YEAR] = this.encode(year % 100);
     c[CENTURY] = this.encode(Math.floor(year / 100));
   }
 
   private parseTimeRegisters(): number {
     const c = this.cmos;
-    const d = new Date(0);
-    d.setUTCFullYear(this.decode(c[CENTURY]) * 100 + this.decode(c[YEAR]), this.decode(c[MONTH]) - 1, this.decode(c[DAY_OF_MONTH]));
-    d.setUTCHours(this.decodeHour(c[HOURS]), this.decode(c[MINUTES]), this.decode(c[SECONDS]), 0);
-    const t = d.getTime() / 1000;
+    const days = daysFromCivil(this.decode(c[CENTURY]) * 100 + this.decode(c[YEAR]), this.decode(c[MONTH]), this.decode(c[DAY_OF_MONTH]));
+    const t = days * 86400 + this.decodeHour(c[HOURS]) * 3600 + this.decode(c[MINUTES]) * 60 + this.decode(c[SECONDS]);
     return Number.isFinite(t) ? t : 0;
   }
 
@@ -668,4 +667,32 @@ function checkEpoch(t: number, what: string): void {
 
 function checkRamIndex(i: number): void {
   if (!Number.isInteger(i) || i < 0x0e || i > 0x7f) throw new Error(`rtc: CMOS RAM index 0x${i.toString(16)} is not 0x0E-0x7F`);
+}
+
+/**
+ * Days since 1970-01-01 of a proleptic Gregorian date; out-of-range months and days roll
+ * over as in the calendar (month 13 is January of the next year).
+ */
+export function daysFromCivil(year: number, month: number, day: number): number {
+  let y = year + Math.floor((month - 1) / 12);
+  const m = ((((month - 1) % 12) + 12) % 12) + 1;
+  if (m <= 2) y -= 1;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5) + day - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+/** The [year, month 1-12, day 1-31] of a day count since 1970-01-01. */
+export function civilFromDays(days: number): [number, number, number] {
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  return [yoe + era * 400 + (m <= 2 ? 1 : 0), m, d];
 }
