@@ -866,7 +866,6 @@ export class CPU {
         this.tripleFault();
         return;
       }
-      const contributory = (v: number) => v === 0 || (v >= 10 && v <= 13);
       if ((contributory(prev) && contributory(vector)) || (prev === V.PF && (contributory(vector) || vector === V.PF))) {
         vector = V.DF;
         code = 0;
@@ -1283,6 +1282,11 @@ export class CPU {
     this.flushTlb(true);
     this.flushBlocks();
   }
+}
+
+/** Contributory exceptions for the double-fault rules (SDM vol. 3 table 6-4). */
+function contributory(v: number): boolean {
+  return v === 0 || (v >= 10 && v <= 13);
 }
 
 /** Decode a block at the arena top (cached path). Returns the instruction count. */

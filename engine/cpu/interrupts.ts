@@ -154,12 +154,11 @@ function realModeInterrupt(cpu: CPU, vec: number, returnEip: number): void {
 /** IRET/IRETD (SDM vol. 2 IRET). */
 export function iret(cpu: CPU, o32: boolean): void {
   const step = o32 ? 4 : 2;
-  const peek = (d: number) => (o32 ? cpu.peek32(d) : cpu.peek16(d));
   if (!cpu.pe || cpu.flags & F.VM) {
     if (cpu.flags & F.VM && (cpu.flags & F.IOPL) !== F.IOPL) cpu.raise(V.GP, 0);
-    const ip = peek(0);
-    const cs = peek(step) & 0xffff;
-    const fl = peek(2 * step);
+    const ip = peekFrame(cpu, o32, 0);
+    const cs = peekFrame(cpu, o32, step) & 0xffff;
+    const fl = peekFrame(cpu, o32, 2 * step);
     if ((ip >>> 0) > cpu.segLimit[S.CS]) cpu.raise(V.GP, 0);
     cpu.addSP(3 * step);
     const old = cpu.getFlags();
@@ -186,9 +185,9 @@ export function iret(cpu: CPU, o32: boolean): void {
     taskSwitch(cpu, link, TaskSource.IRET, -1);
     return;
   }
-  const ip = peek(0);
-  const cs = peek(step) & 0xffff;
-  const fl = peek(2 * step);
+  const ip = peekFrame(cpu, o32, 0);
+  const cs = peekFrame(cpu, o32, step) & 0xffff;
+  const fl = peekFrame(cpu, o32, 2 * step);
   if (o32 && fl & F.VM && cpu.cpl === 0) {
     returnToV86(cpu, ip, cs, fl);
     return;
@@ -209,8 +208,8 @@ export function iret(cpu: CPU, o32: boolean): void {
   if (rpl === cpu.cpl) {
     cpu.addSP(3 * step);
   } else {
-    const nEsp = peek(3 * step);
-    const nSS = peek(4 * step) & 0xffff;
+    const nEsp = peekFrame(cpu, o32, 3 * step);
+    const nSS = peekFrame(cpu, o32, 4 * step) & 0xffff;
     const serr = nSS & 0xfffc;
     if (serr === 0) cpu.raise(V.GP, 0);
     if (!readDescriptor(cpu, nSS)) cpu.raise(V.GP, serr);
@@ -255,4 +254,9 @@ function returnToV86(cpu: CPU, ip: number, cs: number, fl: number): void {
   cpu.updateAccessMode();
   cpu.nextEip = ip & 0xffff;
   cpu.leaveBlock = true;
+}
+
+/** A word or dword of the IRET frame, `d` bytes above the stack top. */
+function peekFrame(cpu: CPU, o32: boolean, d: number): number {
+  return o32 ? cpu.peek32(d) : cpu.peek16(d);
 }

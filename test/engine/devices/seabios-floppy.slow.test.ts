@@ -6,22 +6,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
-import { Machine } from '../../../engine/machine.ts';
-import type { DeviceContext } from '../../../engine/devices/device.ts';
-import { DebugPorts } from '../../../engine/devices/debug-ports.ts';
-import { I440fx } from '../../../engine/devices/i440fx.ts';
-import { Piix3 } from '../../../engine/devices/piix3.ts';
-import { FwCfg } from '../../../engine/devices/fw-cfg.ts';
-import { Ioapic } from '../../../engine/devices/ioapic.ts';
-import { Lapic } from '../../../engine/devices/lapic.ts';
-import { I8259Pic } from '../../../engine/devices/i8259-pic.ts';
-import { I8254Pit } from '../../../engine/devices/i8254-pit.ts';
-import { SystemControlPortB } from '../../../engine/devices/port61.ts';
-import { IrqRouter } from '../../../engine/irq.ts';
-import { Mc146818Rtc } from '../../../engine/devices/mc146818-rtc.ts';
-import { I8237Dma } from '../../../engine/devices/i8237-dma.ts';
-import { I82077aaFdc } from '../../../engine/devices/i82077aa-fdc.ts';
-import { MemoryFloppy, patternImage } from './isa-harness.ts';
+import { createPc } from '../../../engine/pc.ts';
+import { patternImage } from './isa-harness.ts';
 
 const BIOS = process.env.BITROT_SEABIOS ?? '/usr/share/seabios/bios.bin';
 const RAM = 32 << 20;
@@ -57,52 +43,10 @@ function floppyImage(): Uint8Array {
   return img;
 }
 
-/** The PC's wiring for a floppy boot: chipset, interrupt controllers, PIT, RTC, DMA, FDC. */
+/** The PC (engine/pc.ts) with the image in drive A: and no VGA BIOS. */
 function build(image: Uint8Array) {
-  const m = new Machine({ ramSize: RAM, noReboot: true });
-  const ctx: DeviceContext = { clock: m.clock, io: m.io, mem: m.mem, input: m.input, output: m.output };
-  const dbg = new DebugPorts(m.clock, m.output);
-  dbg.attach(m.io);
-  dbg.onExit = () => m.exit(dbg.exitStatus!);
-  m.addDevice({ name: 'debug-ports', save: () => dbg.save(), load: (s) => dbg.load(s as { exitStatus: number | null }) });
-  const bios = readFileSync(BIOS);
-  const host = m.addDevice(new I440fx(ctx, { bios: { offset: m.mem.addRom(bios), size: bios.length } }));
-  host.attach();
-  const router = new IrqRouter(m.clock);
-  m.addDevice({ name: 'irq-router', save: () => router.save(), load: (s) => router.load(s as ReturnType<IrqRouter['save']>) });
-  const lapic = m.addDevice(new Lapic(ctx, m.cpu));
-  lapic.attach();
-  m.cpu.pic = lapic;
-  const pic = m.addDevice(new I8259Pic(ctx, (level) => lapic.setLint0(level)));
-  pic.attach();
-  lapic.extIntAcknowledge = () => pic.acknowledge();
-  router.addSink(pic);
-  const ioapic = m.addDevice(new Ioapic(ctx));
-  ioapic.attach();
-  ioapic.bus = lapic;
-  lapic.onEoi = (v) => ioapic.eoi(v);
-  router.addSink(ioapic);
-  const piix3 = m.addDevice(new Piix3(ctx, { isaIrq: (n) => router.line(n) }));
-  piix3.attach();
-  host.addFunction(piix3);
-  piix3.onA20 = (on) => {
-    m.mem.a20Mask = on ? -1 : ~(1 << 20);
-    m.cpu.a20Changed();
-  };
-  m.addDevice(new FwCfg(ctx, { ramSize: RAM })).attach();
-  const pit = m.addDevice(new I8254Pit(ctx, router.line(0)));
-  pit.attach();
-  m.addDevice(new SystemControlPortB(ctx, pit)).attach();
-  const rtc = m.addDevice(new Mc146818Rtc(ctx, router.line(8)));
-  rtc.attach();
-  const dma = m.addDevice(new I8237Dma(ctx));
-  dma.attach();
-  const media = new MemoryFloppy(image);
-  const fdc = m.addDevice(new I82077aaFdc(ctx, router.line(6), dma.channel(2), { drives: [{ media, name: 'boot.img' }] }));
-  dma.connect(2, fdc);
-  fdc.attach();
-  rtc.fillPcCmos({ ramBelow4G: RAM, floppyTypes: [fdc.cmosDriveType(0), fdc.cmosDriveType(1)], bootOrder: 'a' });
-  return { m, rtc, fdc, media };
+  const pc = createPc({ ramSize: RAM, bios: readFileSync(BIOS), fda: { bytes: image, name: 'boot.img' }, boot: ['a'], noReboot: true });
+  return { m: pc.machine };
 }
 
 describe.skipIf(!existsSync(BIOS))(`SeaBIOS floppy boot (${BIOS})`, () => {
