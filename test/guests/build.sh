@@ -2,7 +2,7 @@
 # Rebuild test/guests/bin/NAME.img from test/guests/NAME.asm with NASM.
 #
 #   test/guests/build.sh            build every program
-#   test/guests/build.sh v86 tasks  build the named ones
+#   test/guests/build.sh v86 hello  build the named ones
 #
 # Without nasm this says so and exits 0: the committed images in bin/ are then what the
 # tests use. NASM output is deterministic, so a rebuild of unchanged sources changes no
@@ -19,23 +19,30 @@ if ! command -v nasm >/dev/null 2>&1; then
   exit 0
 fi
 
+# The bare-machine programs are NAME.asm here; programs that need a PC BIOS are bios/NAME.asm
+# (built into bios/bin/).
+source_of() {
+  if [ -f "$here/$1.asm" ]; then echo "$here/$1.asm"; else echo "$here/bios/$1.asm"; fi
+}
+
 if [ "$#" -gt 0 ]; then
   names=("$@")
 else
   names=()
-  for src in "$here"/*.asm; do
+  for src in "$here"/*.asm "$here"/bios/*.asm; do
     names+=("$(basename "$src" .asm)")
   done
 fi
 
-mkdir -p "$here/bin"
 for name in "${names[@]}"; do
-  src="$here/$name.asm"
-  out="$here/bin/$name.img"
+  src="$(source_of "$name")"
   if [ ! -f "$src" ]; then
-    echo "build.sh: no program $src (the programs are: $(cd "$here" && ls ./*.asm | sed 's|^\./||; s|\.asm$||' | tr '\n' ' '))" >&2
+    echo "build.sh: no program $name (the programs are: $(cd "$here" && ls ./*.asm bios/*.asm | sed 's|^\./||; s|^bios/||; s|\.asm$||' | tr '\n' ' '))" >&2
     exit 2
   fi
+  outdir="$(dirname "$src")/bin"
+  mkdir -p "$outdir"
+  out="$outdir/$name.img"
   nasm -f bin -w+all -I "$here/inc/" -o "$out.tmp" "$src"
   size=$(wc -c < "$out.tmp")
   if [ "$size" -gt "$max_bytes" ] || [ $((size % 512)) -ne 0 ]; then
@@ -44,5 +51,5 @@ for name in "${names[@]}"; do
     exit 1
   fi
   mv "$out.tmp" "$out"
-  echo "built bin/$name.img ($size bytes)"
+  echo "built ${out#"$here"/} ($size bytes)"
 done
