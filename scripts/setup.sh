@@ -3,14 +3,16 @@
 #   scripts/setup.sh              install what is needed, then run the bundled test guests
 #   scripts/setup.sh --deps-only  install only (CI)
 # Debian packages: nasm (rebuilds the test programs), qemu-system-x86 + seabios (the
-# reference emulator for the benchmarks and the differential tool), gdb. Node packages: npm ci.
+# firmware, and the reference emulator for the benchmarks and the differential tool), gdb,
+# and the real guests of the slow tests: memtest86+, SYSLINUX (syslinux, mtools, dosfstools)
+# and GRUB (grub-pc-bin, xorriso). Node packages: npm ci.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 deps_only=0
 [ "${1:-}" = "--deps-only" ] && deps_only=1
 
-pkgs=(nasm qemu-system-x86 seabios gdb)
+pkgs=(nasm qemu-system-x86 seabios gdb memtest86+ syslinux syslinux-common mtools dosfstools grub-pc-bin xorriso)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
