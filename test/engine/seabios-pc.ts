@@ -28,10 +28,11 @@ export interface GuestRun {
 export interface RunOptions {
   /** Give up after this many instructions. */
   limit: number;
-  /** Stop once COM1's output matches this. */
+  /**
+   * Stop as soon as COM1's output (its last 4 KiB) matches this: a host-side stop that leaves
+   * guest state untouched.
+   */
   until?: RegExp;
-  /** Instructions per slice between checks of `until` (the run is the same whatever the slice). */
-  slice?: number;
 }
 
 /** A PC with SeaBIOS and its VGA BIOS, `noReboot` on, and `config` on top. */
@@ -52,19 +53,18 @@ export function runGuest(pc: Pc, opts: RunOptions): GuestRun {
     if (typeof e.data !== 'number') return;
     if (e.kind === 'serial' && e.channel === 0) {
       serial += String.fromCharCode(e.data);
-      if (matchedAt < 0 && opts.until?.test(serial)) matchedAt = e.icount;
+      if (matchedAt < 0 && opts.until?.test(serial.slice(-4096))) {
+        matchedAt = e.icount;
+        pc.machine.requestStop('stopped');
+      }
     } else if (e.kind === 'debugcon') {
       debugcon += String.fromCharCode(e.data);
     }
   });
   try {
-    const slice = opts.slice ?? 5_000_000;
-    for (;;) {
-      const target = Math.min(opts.limit, pc.machine.clock.icount + (opts.until ? slice : opts.limit));
-      const r = pc.machine.run(target);
-      if (matchedAt >= 0) return { pc, reason: 'matched', icount: matchedAt, serial, biosLog, debugcon };
-      if (r.reason !== 'deadline' || r.icount >= opts.limit) return { pc, ...r, serial, biosLog, debugcon };
-    }
+    const r = pc.machine.run(opts.limit);
+    if (matchedAt >= 0) return { pc, reason: 'matched', icount: matchedAt, serial, biosLog, debugcon };
+    return { pc, ...r, serial, biosLog, debugcon };
   } finally {
     stop();
   }
