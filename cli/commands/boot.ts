@@ -95,6 +95,14 @@ function pcConfig(c: BootConfig): PcConfig {
   return cfg;
 }
 
+/**
+ * The PC configuration `bitrot boot ARGS` would run (for the benchmarks, which give bitrot and
+ * QEMU the same flags). Errors are thrown as one-line messages.
+ */
+export function pcConfigFromArgs(args: string[]): PcConfig {
+  return pcConfig(parseBootArgs(args));
+}
+
 export async function bootCommand(args: string[]): Promise<number> {
   let c: BootConfig;
   try {
