@@ -1,14 +1,16 @@
 // A P6-class IA-32 CPU (Intel SDM vols. 1-3): the state, memory access through segmentation
 // and paging, lazy flags, the decoded-block cache and the run loop.
 //
-// The instruction semantics live in execute.ts (one-byte map) and execute-0f.ts (two-byte
-// map); protected-mode transfers in segments.ts, interrupts.ts and tasks.ts; the page walk
+// The instruction semantics live in execute.ts (one-byte map), execute-0f.ts (two-byte
+// map) and x87.ts (the x87 escapes D8-DF and WAIT); protected-mode transfers in segments.ts, interrupts.ts and tasks.ts; the page walk
 // in paging.ts; CPUID/MSRs/control registers in system.ts.
 //
 // Hot paths are written for V8: fields are typed arrays or numbers, no allocation per
 // instruction, exceptions are a single preallocated sentinel thrown to the run loop.
 //
-// Leaves out (for now): x87 FPU (CPUID does not claim one), MMX/SSE, SMM, MCA, VME/PVI.
+// The x87 FPU is in x87.ts (binary64 arithmetic; see its header for what it leaves out).
+//
+// Leaves out (for now): MMX/SSE and FXSAVE/FXRSTOR (CPUID does not claim them), SMM, MCA, VME/PVI.
 
 import type { Clock } from '../clock.ts';
 import type { OutputSink } from '../doors.ts';
@@ -20,6 +22,7 @@ import { compileBlock, type CompiledBlock } from './jit.ts';
 import { pageWalk } from './paging.ts';
 import { deliverInterrupt, IntKind } from './interrupts.ts';
 import { loadSegmentProtected } from './segments.ts';
+import { X87, type X87State } from './x87.ts';
 
 export interface IoBus {
   in8(port: number): number;
@@ -80,6 +83,7 @@ export interface CpuState {
   nmiPending: boolean;
   nmiMasked: boolean;
   tscOffset: number;
+  fpu: X87State;
 }
 
 export class CPU {
@@ -134,6 +138,17 @@ export class CPU {
   csD = false;
   /** SS.B: the stack pointer is ESP (else SP). */
   ssB = false;
+
+  // ---- x87 FPU (x87.ts) ----
+  readonly fpu = new X87();
+  /**
+   * The FERR# output (SDM vol. 1 §8.7, vol. 3 §22.18.6.7): called with true when an unmasked
+   * x87 exception becomes pending with CR0.NE = 0 (MS-DOS compatibility mode), with false
+   * when it is cleared. A PC routes it to IRQ13 and drives `fpu.ignne` from its port F0h
+   * latch. With nothing wired the pending error is ignored at the next waiting instruction,
+   * as if IGNNE# were asserted; once wired, that instruction waits for the interrupt.
+   */
+  onFerr: ((asserted: boolean) => void) | null = null;
 
   // ---- MSRs ----
   tscOffset = 0;
@@ -239,7 +254,12 @@ export class CPU {
   // Reset (SDM vol. 3 §9.1.1: state after RESET)
   // =====================================================================================
 
-  reset(): void {
+  /**
+   * RESET, or INIT with `init` (SDM vol. 3 table 9-1). RESET puts the x87 FPU in its power-up
+   * state (control word 0040H, R0-R7 = +0.0 tagged valid); INIT leaves the x87 FPU alone.
+   */
+  reset(init = false): void {
+    if (!init) this.fpu.reset();
     this.regs.fill(0);
     this.regs[2] = 0x0663; // EDX: family 6 model 6 stepping 3 (a Pentium II class part)
     this.flags = 2;
@@ -1249,6 +1269,7 @@ export class CPU {
       nmiPending: this.nmiPending,
       nmiMasked: this.nmiMasked,
       tscOffset: this.tscOffset,
+      fpu: this.fpu.save(),
     };
   }
 
@@ -1277,6 +1298,7 @@ export class CPU {
     this.nmiPending = s.nmiPending;
     this.nmiMasked = s.nmiMasked;
     this.tscOffset = s.tscOffset;
+    this.fpu.load(s.fpu);
     this.delivering = -1;
     this.updateAccessMode();
     this.flushTlb(true);

@@ -5,7 +5,7 @@
 import type { CPU } from './cpu.ts';
 import { LZ } from './cpu.ts';
 import { DEC } from './decoder.ts';
-import { F, S, V, CR0 } from './constants.ts';
+import { F, S, V } from './constants.ts';
 import {
   ea, seg, reg, getE8, getE16, getE32, setE8, setE16, setE32, rmw8, rmw16, rmw32, put8, put16, put32,
   getG8, setG8, getG16, setG16, alu, inc, dec, shift, mulHighU, mulHighS, divU64, divQ, divR, REG8I,
@@ -15,6 +15,7 @@ import { farJump, farCall, farReturn } from './segments.ts';
 import { deliverInterrupt, iret, IntKind } from './interrupts.ts';
 import { stringOp } from './strings.ts';
 import { checkIoPermission } from './system.ts';
+import { x87Escape, x87Wait } from './x87.ts';
 
 export function execute(cpu: CPU, i: number): void {
   const a = cpu.arena;
@@ -194,10 +195,7 @@ export function execute(cpu: CPU, i: number): void {
       else cpu.r16[2 << 1] = (regs[0] << 16) >> 31;
       return;
     case 0x9a: farCall(cpu, a.imm2[i], o32 ? a.imm[i] : a.imm[i] & 0xffff, o32); return;
-    case 0x9b:
-      // WAIT/FWAIT: #NM when MP and TS are both set; no FPU to wait for otherwise.
-      if ((cpu.cr0 & (CR0.MP | CR0.TS)) === (CR0.MP | CR0.TS)) cpu.raise(V.NM);
-      return;
+    case 0x9b: x87Wait(cpu); return; // WAIT/FWAIT
     case 0x9c: pushf(cpu, o32); return;
     case 0x9d: popf(cpu, o32); return;
     case 0x9e: {
@@ -323,7 +321,7 @@ export function execute(cpu: CPU, i: number): void {
       return;
     }
     case 0xd8: case 0xd9: case 0xda: case 0xdb: case 0xdc: case 0xdd: case 0xde: case 0xdf:
-      escape(cpu, i, op, info);
+      x87Escape(cpu, i, op, info);
       return;
 
     // ---- LOOP/JCXZ ----
@@ -835,29 +833,6 @@ function outPort(cpu: CPU, port: number, size: number): void {
   else if (size === 2) cpu.io.out16(port, cpu.r16[0]);
   else cpu.io.out32(port, cpu.regs[0]);
   cpu.leaveBlock = true;
-}
-
-/**
- * x87 escape opcodes with no FPU present (CPUID.1:EDX.FPU = 0). #NM when CR0.EM or CR0.TS is
- * set (SDM vol. 3 §2.5); otherwise the instruction does nothing, as on a CPU without a
- * coprocessor, so FNINIT/FNSTSW probes find no FPU (the status word is not written).
- */
-function escape(cpu: CPU, i: number, op: number, info: number): void {
-  if (cpu.cr0 & (CR0.EM | CR0.TS)) cpu.raise(V.NM);
-  // The memory operand is still checked against its segment (SDM vol. 1 §8.1.8 sizes).
-  if (info & DEC.MEM) cpu.segCheckRange(seg(info), ea(cpu, i, info), escOperandSize(op, reg(info)), false);
-}
-
-function escOperandSize(op: number, r: number): number {
-  switch (op) {
-    case 0xd8: case 0xda: return 4;
-    case 0xdc: return 8;
-    case 0xde: return 2;
-    case 0xd9: return r < 4 ? 4 : r === 4 || r === 6 ? 28 : 2;
-    case 0xdb: return r < 4 ? 4 : 10;
-    case 0xdd: return r < 4 ? 8 : r === 4 || r === 6 ? 108 : 2;
-    default: return r < 4 ? 2 : r === 4 || r === 6 ? 10 : 8; // DF
-  }
 }
 
 // ---- BCD adjust (SDM: DAA, DAS, AAA, AAS) ----

@@ -5,8 +5,12 @@
 import type { CPU } from './cpu.ts';
 import { CR0, CR4, F, S, V } from './constants.ts';
 
-/** CPUID.1:EDX features this CPU really implements (no FPU yet, no MMX/SSE, no VME, no APIC until it exists). */
+/**
+ * CPUID.1:EDX features this CPU really implements: an x87 FPU (with FCMOV/FCOMI, which CMOV
+ * implies when FPU is set), no MMX/SSE/FXSR, no VME, no APIC until one is wired.
+ */
 export const CPUID_FEATURES_EDX =
+  (1 << 0) | // FPU
   (1 << 1) | // VME? no: bit 1 is VME; cleared below
   (1 << 3) | // PSE
   (1 << 4) | // TSC
@@ -16,7 +20,7 @@ export const CPUID_FEATURES_EDX =
   (1 << 11) | // SEP (SYSENTER/SYSEXIT)
   (1 << 12) | // MTRR
   (1 << 13) | // PGE
-  (1 << 15) | // CMOV
+  (1 << 15) | // CMOV (and FCMOV, with FPU)
   (1 << 2); // DE (debugging extensions: CR4.DE)
 const FEATURES = CPUID_FEATURES_EDX & ~(1 << 1);
 
