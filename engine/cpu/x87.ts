@@ -1867,7 +1867,10 @@ function fnstenv(cpu: CPU, f: X87, s: number, off: number, o32: boolean): void {
   const size = packEnv(cpu, f, o32);
   const lin = storeLin(cpu, s, off, size);
   writeEnv(cpu, lin, o32);
+  // All exceptions masked "so they cannot interrupt the exception handler" (vol. 2 FSTENV):
+  // nothing unmasked is pending any more, so ES and B clear too.
   f.cw |= CW.MASKS;
+  f.sw &= ~(SW.ES | SW.B);
 }
 
 function fnsave(cpu: CPU, f: X87, s: number, off: number, o32: boolean): void {
