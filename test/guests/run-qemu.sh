@@ -26,6 +26,7 @@ declare -A KNOWN_DEVIATIONS=(
   [modes]="real-limit"
   [exceptions]="ss-limit gp-null-ds gp-data-limit ac"
   [tasks]="jmp-tss-eflags"
+  [x87]="real-fnstenv stack-overflow-underflow fpu-pointers fprem1-quotient mf-waiting-insn unmasked-keeps-operands"
 )
 
 verbose=0

@@ -71,7 +71,7 @@ function deadlines(n: number, max: number, seed: number): number[] {
 }
 
 describe('block compiler: guests', () => {
-  for (const name of ['exceptions', 'modes', 'paging', 'v86', 'tasks', 'debugregs']) {
+  for (const name of ['exceptions', 'modes', 'paging', 'v86', 'tasks', 'debugregs', 'x87']) {
     it(`${name}: same state as the interpreter at every checkpoint`, () => {
       const a = guest(`test/guests/bin/${name}.img`, false, 4 << 20);
       const b = guest(`test/guests/bin/${name}.img`, true, 4 << 20);
