@@ -607,24 +607,31 @@ for (let n = 0; n < 32; n++) ODD_INV[n] = 1 / (2 * n + 1);
 /** x reduced by multiples of pi/2: x = k * pi/2 + (redHi + redLo), redQ = k mod 4. */
 let redHi = 0, redLo = 0, redQ = 0;
 function reduce(x: number): void {
-  if (Math.abs(x) <= PIO4_HI) {
-    redHi = x;
-    redLo = 0;
-    redQ = 0;
-    return;
+  redHi = x;
+  redLo = 0;
+  redQ = 0;
+  // Up to |x| < 2^63 the first k (the double nearest x * 2/pi) can be off by a few hundred;
+  // the second pass removes what is left. Every product is exact (twoProd) and every sum
+  // keeps its rounding error, so the reduced value carries about 100 good bits.
+  for (let pass = 0; pass < 2 && Math.abs(redHi) > PIO4_HI; pass++) {
+    const k = Math.round(redHi * TWO_OVER_PI);
+    twoProd(k, PIO2_1);
+    const p1 = tpP, e1 = tpE;
+    twoProd(k, PIO2_2);
+    const p2 = tpP, e2 = tpE;
+    let s = redHi - p1; // exact: p1 is within a factor of 2 of redHi
+    let lo = redLo - e2 - k * PIO2_3;
+    let t = s - e1;
+    let bv = t - s;
+    lo += (s - (t - bv)) + (-e1 - bv);
+    s = t;
+    t = s - p2;
+    bv = t - s;
+    lo += (s - (t - bv)) + (-p2 - bv);
+    redHi = t + lo;
+    redLo = lo - (redHi - t);
+    redQ = (redQ + (k % 4) + 4) % 4;
   }
-  const k = Math.round(x * TWO_OVER_PI);
-  twoProd(k, PIO2_1);
-  let hi = x - tpP; // exact: tpP is within a factor of 2 of x
-  let lo = -tpE;
-  twoProd(k, PIO2_2);
-  const s = hi - tpP;
-  const bv = s - hi;
-  lo += (hi - (s - bv)) + (-tpP - bv) - tpE - k * PIO2_3;
-  hi = s;
-  redHi = hi + lo;
-  redLo = lo - (redHi - hi);
-  redQ = ((k % 4) + 4) % 4;
 }
 
 /** sin(h + l) for |h| <= ~pi/4, l tiny. */
@@ -1333,19 +1340,23 @@ function fxtract(f: X87): void {
     }
     return;
   }
+  // Classified on the exact value: an 80-bit denormal is not zero, a value beyond binary64's
+  // range is not infinite.
+  getX(f, p0);
+  const neg = (xs & 0x8000) !== 0;
+  const zero = xh === 0 && xl === 0;
+  const inf = (xs & 0x7fff) === 0x7fff;
   fl = denormalOp(f, p0);
-  if (x === 0) fl |= SW.ZE;
+  if (zero) fl |= SW.ZE;
   if (unmasked(f, fl)) {
     signal(f, fl);
     return;
   }
-  getX(f, p0);
-  const neg = (xs & 0x8000) !== 0;
-  if (x === 0) {
+  if (zero) {
     putD(f, p0, -Infinity);
     f.top = (f.top - 1) & 7;
     putD(f, f.top, neg ? -0 : 0);
-  } else if (x - x !== 0) {
+  } else if (inf) {
     putD(f, p0, Infinity);
     f.top = (f.top - 1) & 7;
     putD(f, f.top, x);
@@ -1410,7 +1421,9 @@ function trig(f: X87, kind: number): void {
     return;
   }
   if (Math.abs(x) >= 9223372036854775808) {
-    if (x - x !== 0) {
+    // An infinite double is a true infinity unless the register holds a finite 80-bit value
+    // beyond binary64's range (exact), which is merely out of range.
+    if (x - x !== 0 && !(f.exact & (1 << p0))) {
       fl |= SW.IE;
       if (unmasked(f, SW.IE)) {
         signal(f, fl);

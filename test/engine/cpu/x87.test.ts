@@ -901,4 +901,191 @@ describe.skipIf(!NASM)('x87 FPU', () => {
       expect(rem(17.5, 5, 'fprem1')).toEqual({ r: -2.5, q: 4 }); // 3.5: the even quotient
     });
   });
+  describe('transcendentals', () => {
+    /** Apply `op` to each input (one or two doubles per case); ST(0) results as doubles, and the status words. */
+    function table(op: string, inputs: number[][]): { r: number[]; sw: number[] } {
+      const two = inputs[0].length === 2;
+      const data = inputs.map((c) => c.map((v) => `dq 0x${new DataView(Float64Array.of(v).buffer).getBigUint64(0, true).toString(16)}`).join('\n')).join('\n');
+      const m = run(
+        real(`fninit
+          mov si, inputs
+          mov di, ${OUT}
+          mov cx, ${inputs.length}
+        next:
+          fld qword [si]
+          ${two ? 'fld qword [si + 8]' : ''}
+          ${op}
+          fnstsw [di + 0x800]
+          fstp qword [di]
+          fninit
+          add si, ${two ? 16 : 8}
+          add di, 8
+          loop next
+          hlt
+          align 8
+          inputs: ${data}`),
+      );
+      return { r: inputs.map((_, k) => f64(m, OUT + k * 8)), sw: inputs.map((_, k) => u16(m, OUT + 0x800 + k * 8)) };
+    }
+    /** Within `ulps` units in the last place of the reference (or absolutely, near zero). */
+    function close(got: number[], want: number[], ulps: number, what: string): void {
+      got.forEach((g, k) => {
+        const w = want[k];
+        if (Object.is(w, g) || (Number.isNaN(w) && Number.isNaN(g))) return;
+        const tol = Math.max(Math.abs(w) * 2 ** -52 * ulps, 2 ** -1000);
+        expect(Math.abs(g - w), `${what} #${k}: got ${g}, want ${w}`).toBeLessThanOrEqual(tol);
+      });
+    }
+    const ARGS = [0.5, 1, -1, 2, 3, -3.1, Math.PI / 4, Math.PI / 2, Math.PI, 10, 100, -1000.5, 12345.678, 1e10, 1e15, 2 ** 62, 1e-8, -2.5e-300];
+
+    it('FSIN, FCOS, FSINCOS, FPTAN within 2 ulps of the correctly reduced results', () => {
+      close(table('fsin', ARGS.map((x) => [x])).r, ARGS.map(Math.sin), 2, 'fsin');
+      close(table('fcos', ARGS.map((x) => [x])).r, ARGS.map(Math.cos), 2, 'fcos');
+      close(table('fsincos\nfstp st0', ARGS.map((x) => [x])).r, ARGS.map(Math.sin), 2, 'fsincos sin');
+      close(table('fsincos', ARGS.map((x) => [x])).r, ARGS.map(Math.cos), 2, 'fsincos cos');
+      close(table('fptan\nfstp st0', ARGS.map((x) => [x])).r, ARGS.map(Math.tan), 4, 'fptan');
+      expect(table('fptan', [[0.5]]).r[0]).toBe(1);
+    });
+
+    it('out of range (|x| >= 2^63): C2 = 1 and ST(0) unchanged; infinity is invalid', () => {
+      const t = table('fsin', [[2 ** 63], [-(2 ** 64)], [2 ** 63 - 1024], [Infinity]]);
+      expect(t.r.slice(0, 2)).toEqual([2 ** 63, -(2 ** 64)]);
+      expect(t.sw.map((w) => w & (C2 | SW_IE))).toEqual([C2, C2, 0, SW_IE]);
+      expect(Number.isNaN(t.r[3])).toBe(true);
+      // A finite 80-bit value beyond binary64's range is out of range too, not infinite.
+      const m = run(real(`fninit\nfld tword [v]\nfcos\nfnstsw [${OUT}]\nfstp tword [${OUT + 0x10}]\nhlt\nv: ${t80(0x4400, '8000000000000000')}`));
+      expect(u16(m, OUT) & (C2 | SW_IE)).toBe(C2);
+      expect(hex(m, OUT + 0x10, 10)).toBe('44008000000000000000');
+    });
+
+    it('FPATAN is atan2, with its signed zeros and infinities', () => {
+      const pairs = [
+        [1, 2], [-1, -3], [3, -0.5], [-2, 0.25], [1e-300, 1], [1, 1e-300], [0, 1], [-0, 1], [0, -1], [-0, -1], [0, 0], [-0, -0],
+        [5, 0], [-5, -0], [Infinity, 1], [Infinity, Infinity], [-Infinity, -Infinity], [1, Infinity], [1, -Infinity], [-1, -Infinity],
+      ];
+      close(table('fpatan', pairs).r, pairs.map(([y, x]) => Math.atan2(y, x)), 2, 'fpatan');
+    });
+
+    it('F2XM1, FYL2X, FYL2XP1', () => {
+      const xs = [0.5, -0.5, 1, -1, 0, -0, 1e-10, -0.75, 0.999, 0.125];
+      close(table('f2xm1', xs.map((x) => [x])).r, xs.map((x) => Math.expm1(x * Math.LN2)), 2, 'f2xm1');
+      const l = [[1, 8], [3, 10], [-2, 0.1], [0.5, 1e300], [2, 1], [1, 1.0000001], [7, 5e-324], [1, 0.75]];
+      close(table('fyl2x', l).r, l.map(([y, x]) => y * Math.log2(x)), 2, 'fyl2x');
+      const p = [[1, 0.25], [1, -0.25], [3, 1e-12], [-1, 0.1], [2, 0], [1, 0.29]];
+      close(table('fyl2xp1', p).r, p.map(([y, x]) => (y * Math.log1p(x)) / Math.LN2), 3, 'fyl2xp1');
+      const z = table('fyl2x', [[1, 0], [0, 0], [1, -1]]);
+      expect(z.r[0]).toBe(-Infinity);
+      expect(z.sw.map((w) => w & (SW_ZE | SW_IE))).toEqual([SW_ZE, SW_IE, SW_IE]);
+    });
+
+    it('FLD1 ... FLDZ give the 80-bit constants, rounded by RC', () => {
+      const consts = (rc: number) => {
+        const m = run(
+          real(`fninit
+            fldcw [cw]
+            fld1
+            fldl2t
+            fldl2e
+            fldpi
+            fldlg2
+            fldln2
+            fldz
+            ${[0, 1, 2, 3, 4, 5, 6].map((k) => `fstp tword [${OUT + k * 16}]`).join('\n')}
+            hlt
+            cw: dw ${CW(rc)}`),
+        );
+        return [0, 1, 2, 3, 4, 5, 6].map((k) => hex(m, OUT + k * 16, 10));
+      };
+      expect(consts(0)).toEqual([
+        '00000000000000000000', '3ffeb17217f7d1cf79ac', '3ffd9a209a84fbcff799', '4000c90fdaa22168c235',
+        '3fffb8aa3b295c17f0bc', '4000d49a784bcd1b8afe', '3fff8000000000000000',
+      ]);
+      expect(consts(1)[3]).toBe('4000c90fdaa22168c234');
+      expect(consts(2)[5]).toBe('4000d49a784bcd1b8aff');
+      expect(consts(3)[1]).toBe('3ffeb17217f7d1cf79ab');
+    });
+  });
+
+  describe('exact 80-bit values', () => {
+    it('FXTRACT of an 80-bit denormal and of a value beyond binary64; FXCH and FLD ST(i) keep them', () => {
+      const m = run(
+        real(`fninit
+          fld tword [den]
+          fxtract
+          fstp tword [${OUT}]
+          fstp qword [${OUT + 0x10}]
+          fld tword [big]
+          fld1
+          fxch
+          fld st0
+          fxtract
+          fstp tword [${OUT + 0x20}]
+          fstp qword [${OUT + 0x30}]
+          fstp tword [${OUT + 0x40}]
+          hlt
+          align 8
+          den: ${t80(0, '0000000000000003')}
+          align 8
+          big: ${t80(0x7000, 'c000000000000001')}`),
+      );
+      expect(hex(m, OUT, 10)).toBe('3fffc000000000000000');
+      expect(f64(m, OUT + 0x10)).toBe(1 - 16383 - 62);
+      expect(hex(m, OUT + 0x20, 10)).toBe('3fffc000000000000001');
+      expect(f64(m, OUT + 0x30)).toBe(0x7000 - 16383);
+      expect(hex(m, OUT + 0x40, 10)).toBe('7000c000000000000001');
+    });
+  });
+
+  describe('machine state', () => {
+    const LOOP = `fninit
+      fld tword [ext]
+      fld qword [qnan]
+      fldz
+      mov cx, 300
+    again:
+      fild word [k]
+      fsqrt
+      fsin
+      faddp st1, st0
+      inc word [k]
+      loop again
+      fstp qword [${OUT}]
+      fstp qword [${OUT + 8}]
+      fstp tword [${OUT + 0x10}]
+      hlt
+      align 8
+      ext: ${t80(0x4123, 'fedcba9876543211')}
+      qnan: dq 0x7ff8000000abcdef
+      k: dw 1`;
+
+    it('saved and loaded into a fresh machine mid-computation, the run ends with the same hash', () => {
+      const ref = run(real(LOOP));
+      const end = ref.icount;
+      const want = ref.hash();
+      expect(hex(ref, OUT + 0x10, 10)).toBe('4123fedcba9876543211');
+      expect(hex(ref, OUT + 8, 8)).toBe('7ff8000000abcdef');
+      for (const cut of [3, 4, 5, 100, 777, Math.floor(end / 2), end - 3]) {
+        const a = real(LOOP);
+        expect(a.run(cut).reason).toBe('deadline');
+        const snap = structuredClone(a.save());
+        const b = createBareMachine();
+        b.load(snap);
+        expect(b.hash(), `cut ${cut}`).toBe(a.hash());
+        run(b);
+        expect(b.icount).toBe(end);
+        expect(b.hash(), `cut ${cut}`).toBe(want);
+      }
+    });
+
+    it('the x87 state is part of the hash', () => {
+      const a = run(real('fninit\nfld1'));
+      const h = a.hash();
+      a.cpu.fpu.st[7] = 2;
+      expect(a.hash()).not.toBe(h);
+      a.cpu.fpu.st[7] = 1;
+      expect(a.hash()).toBe(h);
+      a.cpu.fpu.cw ^= 0x400;
+      expect(a.hash()).not.toBe(h);
+    });
+  });
 });
