@@ -105,7 +105,7 @@ const WORKLOADS: Workload[] = [
     pc: { memoryMB: 32, kernel: '/boot/memtest86+ia32.bin', append: 'console=ttyS0,115200', untilText: true,
       noV86: "v86's bzImage loader crashes booting it (RangeError: Maximum call stack size exceeded in its page walk)" },
     expect: '#5  [Moving inversions, random pattern]',
-    instructions: 0,
+    instructions: 3_323_955_287,
     limit: 20e9,
   },
 ];
