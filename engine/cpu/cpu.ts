@@ -2,13 +2,12 @@
 // and paging, lazy flags, the decoded-block cache and the run loop.
 //
 // The instruction semantics live in execute.ts (one-byte map), execute-0f.ts (two-byte
-// map) and x87.ts (the x87 escapes D8-DF and WAIT); protected-mode transfers in segments.ts, interrupts.ts and tasks.ts; the page walk
-// in paging.ts; CPUID/MSRs/control registers in system.ts.
+// map) and x87.ts (the x87 FPU: the escapes D8-DF and WAIT, binary64 arithmetic; its header
+// says what it leaves out); protected-mode transfers in segments.ts, interrupts.ts and
+// tasks.ts; the page walk in paging.ts; CPUID/MSRs/control registers in system.ts.
 //
 // Hot paths are written for V8: fields are typed arrays or numbers, no allocation per
 // instruction, exceptions are a single preallocated sentinel thrown to the run loop.
-//
-// The x87 FPU is in x87.ts (binary64 arithmetic; see its header for what it leaves out).
 //
 // Leaves out (for now): MMX/SSE and FXSAVE/FXRSTOR (CPUID does not claim them), SMM, MCA, VME/PVI.
 

@@ -4,7 +4,9 @@
 // memory formats, arithmetic, compares, FXAM, FCOMI and FCMOV of the P6, transcendentals,
 // FPREM/FPREM1, FSCALE, FXTRACT, environment and state save/restore), stack faults, the six
 // exceptions with their masked responses, and their delivery at the next waiting instruction:
-// #MF with CR0.NE = 1, the FERR# pin otherwise (MS-DOS compatibility mode, `CPU.onFerr`).
+// #MF with CR0.NE = 1, otherwise (MS-DOS compatibility mode) the FERR# pin (`CPU.onFerr`),
+// the waiting instruction then waiting for the interrupt unless IGNNE# (`X87.ignne`) is
+// asserted or nothing is wired to FERR#.
 //
 // Arithmetic is IEEE binary64: every register holds a double, computed with one rounding
 // (rounding control honoured, precision and underflow detected exactly by error-free
@@ -20,7 +22,8 @@
 // OE/UE on register destinations (the masked result is stored), the hardware's 66-bit pi in
 // FSIN/FCOS/FPTAN (arguments are reduced with a 159-bit pi), FXSAVE/FXRSTOR, MMX and SSE.
 // Transcendentals are computed by series in plain double arithmetic, never by the host's
-// Math library, so every host gives the same bits.
+// Math.sin and the like (whose last bits differ between engines), so every host gives the
+// same bits.
 
 import type { CPU } from './cpu.ts';
 import { CR0, F, V } from './constants.ts';
