@@ -29,6 +29,11 @@ export class InputDoor {
     this.handlers.set(source, fn);
   }
 
+  /** Some device accepts input from `source`. */
+  accepts(source: string): boolean {
+    return this.handlers.has(source);
+  }
+
   /** Watch every event as it is delivered (the recorder). */
   listen(fn: (e: InputEvent) => void): void {
     this.listeners.push(fn);

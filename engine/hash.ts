@@ -58,6 +58,11 @@ export class StateHasher {
     throw new Error(`state hash: cannot hash a ${typeof v}`);
   }
 
+  /** The low 32 bits of the hash. */
+  low(): number {
+    return (this.h1 ^ this.h2) >>> 0;
+  }
+
   hex(): string {
     return (this.h1 >>> 0).toString(16).padStart(8, '0') + (this.h2 >>> 0).toString(16).padStart(8, '0');
   }

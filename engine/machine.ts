@@ -4,11 +4,11 @@
 
 import { Clock } from './clock.ts';
 import { InputDoor, OutputSink, type InputEvent } from './doors.ts';
-import { PhysicalMemory, type MemoryState } from './memory.ts';
+import { PhysicalMemory, PAGE_SHIFT, type MemoryState } from './memory.ts';
 import { PortBus } from './io-bus.ts';
 import { CPU, type CpuState } from './cpu/cpu.ts';
 import { F } from './cpu/constants.ts';
-import { StateHasher } from './hash.ts';
+import { StateHasher, hashState } from './hash.ts';
 import type { ClockState } from './clock.ts';
 
 export type RunReason = 'deadline' | 'exit' | 'triple-fault' | 'halted' | 'stopped';
@@ -156,13 +156,106 @@ export class Machine {
     this.pendingStop = null;
   }
 
+  private pageDigests: PageDigests | null = null;
+
+  /** Per-page digests of RAM, brought up to date (pages written since the last call are rehashed). */
+  memoryDigests(): PageDigests {
+    if (this.pageDigests === null) this.pageDigests = new PageDigests(this.mem);
+    this.pageDigests.refresh();
+    return this.pageDigests;
+  }
+
+  /**
+   * Hashes of each part of the guest-visible state: the CPU, the clock, RAM (from per-page
+   * digests, so only pages written since the last hash cost anything) and each device.
+   * `all` combines them and is what `hash()` returns.
+   */
+  hashParts(): StateHashParts {
+    const cpu = hashState(this.cpu.save());
+    const clock = hashState(this.clock.save());
+    const mh = new StateHasher();
+    this.memoryDigests().into(mh);
+    const memory = mh.hex();
+    const devices: Record<string, string> = {};
+    const all = new StateHasher().str(cpu).str(clock).str(memory);
+    for (const d of this.devices) {
+      const h = hashState(d.save());
+      devices[d.name] = h;
+      all.str(d.name).str(h);
+    }
+    return { cpu, clock, memory, devices, all: all.hex() };
+  }
+
   /** A hash of all guest-visible state: CPU, clock, RAM, devices. */
   hash(): string {
-    const h = new StateHasher();
-    h.value(this.cpu.save());
-    h.value(this.clock.save());
-    this.mem.hashInto(h);
-    for (const d of this.devices) h.str(d.name).value(d.save());
-    return h.hex();
+    return this.hashParts().all;
+  }
+
+  /**
+   * A 32-bit digest of the CPU's registers and the icount: cheap enough to take every few
+   * thousand instructions, for finding where two runs part.
+   */
+  cpuDigest(): number {
+    const c = this.cpu;
+    const h = new StateHasher().num(this.clock.icount).word(c.eip).word(c.getFlags());
+    for (let i = 0; i < 8; i++) h.word(c.regs[i]);
+    for (let i = 0; i < 6; i++) h.word(c.segSel[i]).word(c.segBase[i]);
+    h.word(c.cr0).word(c.cr3);
+    return h.low();
+  }
+}
+
+export interface StateHashParts {
+  cpu: string;
+  clock: string;
+  memory: string;
+  devices: Record<string, string>;
+  all: string;
+}
+
+/** Digests of every RAM page, kept current through a dirty tracker of their own. */
+export class PageDigests {
+  readonly h1: Int32Array;
+  readonly h2: Int32Array;
+  private readonly stale: Uint8Array;
+  private readonly words: Int32Array;
+
+  constructor(private readonly mem: PhysicalMemory) {
+    const n = mem.ramSize >>> PAGE_SHIFT;
+    this.h1 = new Int32Array(n);
+    this.h2 = new Int32Array(n);
+    this.stale = mem.addDirtyTracker();
+    this.stale.fill(1);
+    this.words = new Int32Array(mem.backing.buffer, mem.backing.byteOffset, mem.ramSize >>> 2);
+  }
+
+  refresh(): void {
+    this.mem.syncDirty();
+    const st = this.stale;
+    const w = this.words;
+    for (let p = 0; p < st.length; p++) {
+      if (st[p] === 0) continue;
+      st[p] = 0;
+      let a = 0x811c9dc5 | 0;
+      let b = p | 0;
+      const end = (p + 1) << (PAGE_SHIFT - 2);
+      for (let i = p << (PAGE_SHIFT - 2); i < end; i++) {
+        a = Math.imul(a ^ w[i], 0x01000193);
+        b = Math.imul(b ^ ((w[i] >>> 16) | (w[i] << 16)), 0x5bd1e995) ^ (a >>> 13);
+      }
+      this.h1[p] = a;
+      this.h2[p] = b;
+    }
+  }
+
+  into(h: StateHasher): void {
+    const n = this.h1.length;
+    for (let p = 0; p < n; p++) h.word(this.h1[p]).word(this.h2[p]);
+    h.word(n);
+  }
+
+  /** One page's digest as 16 hex digits. */
+  page(p: number): string {
+    return (this.h1[p] >>> 0).toString(16).padStart(8, '0') + (this.h2[p] >>> 0).toString(16).padStart(8, '0');
   }
 }

@@ -319,23 +319,58 @@ export class PhysicalMemory {
 
   // ---- snapshots ----
 
-  /** Pages written since the last call, and reset the set (pages go back to CLEAN). */
-  takeDirty(): number[] {
-    const out: number[] = [];
+  /**
+   * A consumer of the dirty set (the incremental state hash, a snapshot store) gets its own
+   * bitmap: `syncDirty()` ORs the pages written since the last sync into every tracker and
+   * puts those pages back on the slow path, so each consumer sees every write exactly once
+   * whoever synced last. A consumer clears bits in its own bitmap as it uses them.
+   */
+  addDirtyTracker(): Uint8Array {
+    const t = new Uint8Array(this.dirty.length);
+    this.trackers.push(t);
+    return t;
+  }
+
+  removeDirtyTracker(t: Uint8Array): void {
+    const i = this.trackers.indexOf(t);
+    if (i >= 0) this.trackers.splice(i, 1);
+  }
+
+  private readonly trackers: Uint8Array[] = [];
+
+  /** Move the pages written since the last sync into every tracker; those pages turn CLEAN. */
+  syncDirty(): void {
     const d = this.dirty;
+    const ts = this.trackers;
     for (let p = 0; p < d.length; p++) {
-      if (d[p]) {
+      if (d[p] === 0) continue;
+      d[p] = 0;
+      for (let k = 0; k < ts.length; k++) ts[k][p] = 1;
+      const e = this.pageMap[p];
+      if ((e & ~0xfff) === p << PAGE_SHIFT && (e & (PageBits.MMIO | PageBits.UNMAPPED | PageBits.ROM)) === 0) {
+        this.pageMap[p] = e | PageBits.CLEAN | PageBits.WRITE_SLOW;
+      }
+    }
+  }
+
+  /** Pages written since the last call (through a tracker of its own), and reset the set. */
+  takeDirty(): number[] {
+    if (this.ownTracker === null) this.ownTracker = this.addDirtyTracker();
+    this.syncDirty();
+    const t = this.ownTracker;
+    const out: number[] = [];
+    for (let p = 0; p < t.length; p++) {
+      if (t[p]) {
         out.push(p);
-        d[p] = 0;
-        const e = this.pageMap[p];
-        if ((e & ~0xfff) === p << PAGE_SHIFT && (e & (PageBits.MMIO | PageBits.UNMAPPED | PageBits.ROM)) === 0) {
-          this.pageMap[p] = e | PageBits.CLEAN | PageBits.WRITE_SLOW;
-        }
+        t[p] = 0;
       }
     }
     return out;
   }
 
+  private ownTracker: Uint8Array | null = null;
+
+  /** All RAM (`full`), or the pages written since the last sync. */
   save(full = true): MemoryState {
     const pages: [number, Uint8Array][] = [];
     const n = this.ramSize >>> PAGE_SHIFT;
@@ -348,13 +383,33 @@ export class PhysicalMemory {
 
   restore(s: MemoryState): void {
     if (s.ramSize !== this.ramSize) throw new Error(`memory: snapshot has ${s.ramSize} bytes of RAM, machine has ${this.ramSize}`);
-    if (s.full) this.backing.fill(0, 0, this.ramSize);
-    for (const [p, bytes] of s.pages) {
-      this.backing.set(bytes, p << PAGE_SHIFT);
+    if (s.full) {
+      this.backing.fill(0, 0, this.ramSize);
+      this.markAllRestored();
+    }
+    for (const [p, bytes] of s.pages) this.restorePage(p, bytes);
+    this.a20Mask = s.a20 ? -1 : ~(1 << 20);
+  }
+
+  /**
+   * Put one RAM page back to saved contents (snapshot restore). Decoded code on it is
+   * dropped and every dirty tracker sees the page as written.
+   */
+  restorePage(p: number, bytes: Uint8Array): void {
+    this.backing.set(bytes, p << PAGE_SHIFT);
+    this.codeGen[p]++;
+    if (this.pageMap[p] & PageBits.CODE) this.onCodeWrite(p);
+    const ts = this.trackers;
+    for (let k = 0; k < ts.length; k++) ts[k][p] = 1;
+  }
+
+  private markAllRestored(): void {
+    const n = this.ramSize >>> PAGE_SHIFT;
+    for (let p = 0; p < n; p++) {
       this.codeGen[p]++;
       if (this.pageMap[p] & PageBits.CODE) this.onCodeWrite(p);
     }
-    this.a20Mask = s.a20 ? -1 : ~(1 << 20);
+    for (const t of this.trackers) t.fill(1);
   }
 
   /** ROM images are part of the machine configuration, not state; RAM is. */
