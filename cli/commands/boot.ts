@@ -8,31 +8,19 @@
 // instruction limit, when the guest halts for good or asks for a reset with -no-reboot;
 // 3 on a triple fault with -no-reboot; 2 on bad usage or an unusable file.
 
-import { existsSync, readFileSync, openSync, writeSync, closeSync, writeFileSync } from 'node:fs';
-import { createPc, type PcConfig, type PcImage } from '../../engine/pc.ts';
-import { floppyFormat } from '../../engine/devices/i82077aa-fdc.ts';
+import { openSync, writeSync, closeSync, writeFileSync } from 'node:fs';
+import { createPc, type PcConfig } from '../../engine/pc.ts';
+import { loadMachine, ConfigError, type LoadedMachine } from '../../replay/machine-config.ts';
+import type { MachineConfig } from '../../replay/format.ts';
 import { parseBootArgs, BootArgError, BOOT_USAGE, type BootConfig, type OutputTarget } from '../boot-args.ts';
 import { encodePng } from '../png.ts';
 
 export { BOOT_USAGE };
 
-const FIRMWARE_DIR = '/usr/share/seabios';
-const BIOS_CANDIDATES = [`${FIRMWARE_DIR}/bios-256k.bin`, `${FIRMWARE_DIR}/bios.bin`];
-const VGA_BIOS = `${FIRMWARE_DIR}/vgabios-stdvga.bin`;
 /** Instructions between two looks at the screen (about 0.1 s of guest time). */
 const SLICE = 10_000_000;
 
-class UserError extends Error {}
-
-function readImage(path: string, what: string): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (code ?? (e as Error).message);
-    throw new UserError(`cannot read ${what} '${path}': ${why}`);
-  }
-}
+export class UserError extends Error {}
 
 function openTarget(t: OutputTarget, flag: string): ((b: number) => void) | null {
   if (t.kind === 'none') return null;
@@ -50,49 +38,26 @@ function openTarget(t: OutputTarget, flag: string): ((b: number) => void) | null
 const opened: number[] = [];
 
 function pcConfig(c: BootConfig): PcConfig {
-  let biosPath = c.bios;
-  if (biosPath === undefined) {
-    biosPath = BIOS_CANDIDATES.find((p) => existsSync(p));
-    if (biosPath === undefined) throw new UserError(`no SeaBIOS image in ${FIRMWARE_DIR}: apt-get install seabios (or pass -bios FILE)`);
+  return loadBootMachine(c).pc;
+}
+
+/** The machine `c` describes, with its files read and hashed (errors as UserError). */
+export function loadBootMachine(c: BootConfig): LoadedMachine {
+  try {
+    return loadMachine(machineConfigOf(c));
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UserError(e.message);
+    throw e;
   }
-  const bios = readImage(biosPath, 'BIOS image');
-  if (bios.length === 0 || bios.length % 65536 !== 0 || bios.length > 1 << 20) {
-    throw new UserError(`BIOS image '${biosPath}' is ${bios.length} bytes; a BIOS image is 64 KiB to 1 MiB in whole 64 KiB blocks`);
+}
+
+/** The machine part of `bitrot boot`'s flags, as a recording stores it. */
+export function machineConfigOf(c: BootConfig): MachineConfig {
+  const m: MachineConfig = { memoryMB: c.memoryMB, noReboot: c.noReboot };
+  for (const k of ['bios', 'fda', 'hda', 'cdrom', 'boot', 'kernel', 'initrd', 'append'] as const) {
+    if (c[k] !== undefined) (m as unknown as Record<string, unknown>)[k] = c[k];
   }
-  const cfg: PcConfig = { ramSize: c.memoryMB << 20, bios, noReboot: c.noReboot };
-  if (existsSync(VGA_BIOS)) cfg.vgaBios = readImage(VGA_BIOS, 'VGA BIOS');
-  const image = (path: string, what: string): PcImage => ({ bytes: readImage(path, what), name: path });
-  if (c.fda) {
-    cfg.fda = image(c.fda, 'floppy image');
-    try {
-      floppyFormat(cfg.fda.bytes.length, `floppy image '${c.fda}'`);
-    } catch (e) {
-      throw new UserError((e as Error).message);
-    }
-  }
-  if (c.hda) {
-    cfg.hda = image(c.hda, 'disk image');
-    if (cfg.hda.bytes.length === 0) throw new UserError(`disk image '${c.hda}' is empty`);
-  }
-  if (c.cdrom) {
-    cfg.cdrom = image(c.cdrom, 'CD-ROM image');
-    if (cfg.cdrom.bytes.length === 0 || cfg.cdrom.bytes.length % 2048 !== 0) {
-      throw new UserError(`CD-ROM image '${c.cdrom}' is ${cfg.cdrom.bytes.length} bytes, not a whole number of 2048-byte sectors`);
-    }
-  }
-  if (c.kernel) {
-    const linuxbootPath = '/usr/share/qemu/linuxboot_dma.bin';
-    if (!existsSync(linuxbootPath)) throw new UserError(`-kernel needs QEMU's ${linuxbootPath}: apt-get install qemu-system-data`);
-    cfg.kernel = {
-      image: readImage(c.kernel, 'kernel image'),
-      initrd: c.initrd ? readImage(c.initrd, 'initrd') : undefined,
-      cmdline: c.append,
-      linuxboot: readImage(linuxbootPath, 'option ROM'),
-    };
-  }
-  if (c.boot) cfg.boot = [c.boot];
-  else if (!c.hda) cfg.boot = c.fda ? ['a', 'd', 'c'] : ['d', 'c', 'a'];
-  return cfg;
+  return m;
 }
 
 /**
