@@ -132,13 +132,17 @@ export class Machine {
     return r;
   }
 
-  save(): MachineState {
+  /**
+   * All state as plain data. With `withRam` false, RAM is left out (memory.pages empty, not
+   * full): for snapshot stores that keep pages themselves.
+   */
+  save(withRam = true): MachineState {
     const devices: Record<string, unknown> = {};
     for (const d of this.devices) devices[d.name] = d.save();
     return {
       clock: this.clock.save(),
       cpu: this.cpu.save(),
-      memory: this.mem.save(true),
+      memory: withRam ? this.mem.save(true) : { ramSize: this.mem.ramSize, a20: this.mem.a20Mask === -1, pages: [], full: false },
       input: this.input.save(),
       devices,
     };

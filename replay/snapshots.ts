@@ -76,8 +76,7 @@ export class SnapshotStore {
       this.basedOn = at;
       return this.list[at];
     }
-    const state = m.save();
-    state.memory = { ...state.memory, pages: [], full: false };
+    const state = m.save(false);
     m.mem.syncDirty();
     const pages = new Map<number, Uint8Array>();
     const backing = m.mem.backing;
@@ -92,14 +91,46 @@ export class SnapshotStore {
     }
     const snap: Snapshot = { icount, delivered, state, pages, bytes: pages.size * PAGE_SIZE + 4096 };
     const idx = at + 1;
-    // The snapshot after the new one inherited pages from `at` that the new one now holds:
-    // give it their contents at `at` so it keeps seeing them.
+    this.insertAfter(at, snap);
+    this.written.fill(0);
+    this.basedOn = idx;
+    this.thin();
+    return this.list[this.basedOn];
+  }
+
+  /**
+   * Add a snapshot read from a recording. Its RAM is either full (`memory.full`: the pages
+   * listed, every other page zero) or the pages written since the recording's previous
+   * snapshot, which must be the last one added here before it.
+   */
+  insertRecorded(icount: number, delivered: number, state: MachineState): void {
+    const at = this.indexAtOrBefore(icount);
+    if (at < 0) throw new Error(`snapshot at icount ${icount} is before the session's start`);
+    if (this.list[at].icount === icount) return;
+    const listed = new Map<number, Uint8Array>(state.memory.pages);
+    const pages = new Map<number, Uint8Array>();
+    if (state.memory.full) {
+      const n = this.machine.mem.ramSize >>> PAGE_SHIFT;
+      const zero = new Uint8Array(PAGE_SIZE);
+      for (let p = 0; p < n; p++) {
+        const b = listed.get(p) ?? zero;
+        if (!sameBytes(b, this.pageAt(at, p))) pages.set(p, b === zero ? new Uint8Array(PAGE_SIZE) : b);
+      }
+    } else for (const [p, b] of listed) pages.set(p, b);
+    const snap: Snapshot = { icount, delivered, state: { ...state, memory: { ...state.memory, pages: [], full: false } }, pages, bytes: pages.size * PAGE_SIZE + 4096 };
+    this.insertAfter(at, snap);
+    if (this.basedOn > at) this.basedOn++;
+    this.thin();
+  }
+
+  /** Put snapshot `snap` after index `at`, keeping the page rule for the one after it. */
+  private insertAfter(at: number, snap: Snapshot): void {
+    const idx = at + 1;
     if (idx < this.list.length) {
       const next = this.list[idx];
-      for (const p of pages.keys()) {
+      for (const p of snap.pages.keys()) {
         if (!next.pages.has(p)) {
-          const b = this.pageAt(at, p);
-          next.pages.set(p, b);
+          next.pages.set(p, this.pageAt(at, p));
           next.bytes += PAGE_SIZE;
           this.total += PAGE_SIZE;
         }
@@ -107,10 +138,6 @@ export class SnapshotStore {
     }
     this.list.splice(idx, 0, snap);
     this.total += snap.bytes;
-    this.written.fill(0);
-    this.basedOn = idx;
-    this.thin();
-    return this.list[this.basedOn];
   }
 
   /** Put the machine back to snapshot i exactly. */
@@ -207,4 +234,10 @@ export class SnapshotStore {
     this.list.splice(k, 1);
     if (this.basedOn > k) this.basedOn--;
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
