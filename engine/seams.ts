@@ -55,11 +55,15 @@ export interface IrqLineFilter {
   change(line: number, level: boolean, icount: number): 'pass' | 'drop' | number;
 }
 
-/** Block-device seam: what a fault plan decides for one sector transfer. */
+/**
+ * Block-device seam: what a fault plan decides for one sector transfer. `corrupt` changes
+ * byte i of the sector to ((b & and[i]) | or[i]) ^ xor[i] where those arrays reach (ARCHIE's
+ * set0, set1 and toggle models; a fixed pattern is and = 0, or = pattern).
+ */
 export type SectorVerdict =
   | { kind: 'ok' }
   | { kind: 'error'; code: 'unc' | 'idnf' | 'crc' }
-  | { kind: 'corrupt'; xor: Uint8Array }
+  | { kind: 'corrupt'; xor: Uint8Array; and?: Uint8Array; or?: Uint8Array }
   | { kind: 'lost' }
   | { kind: 'torn'; bytes: number }
   | { kind: 'slow'; delay: number };
@@ -67,4 +71,12 @@ export type SectorVerdict =
 export interface BlockFaultFilter {
   read(drive: string, lba: number, icount: number): SectorVerdict;
   write(drive: string, lba: number, data: Uint8Array, icount: number): SectorVerdict;
+}
+
+/** Apply a `corrupt` verdict to sector bytes in place (the devices' shared rule). */
+export function applyCorruption(data: Uint8Array, v: { xor: Uint8Array; and?: Uint8Array; or?: Uint8Array }): void {
+  const { xor, and, or } = v;
+  if (and !== undefined) for (let i = 0; i < and.length && i < data.length; i++) data[i] &= and[i];
+  if (or !== undefined) for (let i = 0; i < or.length && i < data.length; i++) data[i] |= or[i];
+  for (let i = 0; i < xor.length && i < data.length; i++) data[i] ^= xor[i];
 }

@@ -222,6 +222,14 @@ export class CPU {
   onReset: (reason: string) => void = () => {};
   /** Debugger hook: per-instruction check before execution when `singleStep` is set. */
   beforeInstruction: ((cpu: CPU) => boolean) | null = null;
+  /**
+   * Fault seam (execution triggers): called before each instruction that starts on a page
+   * hooked through PhysicalMemory.hookPage, with its linear and physical address. Blocks are
+   * never cached on hooked pages, so no instruction there escapes it, and pages without a
+   * hook pay nothing. Returning false stops the CPU before the instruction (the machine then
+   * fires due timers and resumes at it).
+   */
+  execHook: ((lin: number, phys: number) => boolean) | null = null;
 
   constructor(
     readonly mem: PhysicalMemory,
@@ -996,6 +1004,10 @@ export class CPU {
   /** One instruction with every per-instruction check (TF, DR0-3, the debugger hook). */
   private stepInstruction(): void {
     const clock = this.clock;
+    if (this.execHook !== null && !this.execHookAllows()) {
+      this.stop = true;
+      return;
+    }
     if (this.dr[7] & 0xff && !(this.flags & F.RF) && this.checkCodeBreakpoint()) return;
     if (this.beforeInstruction !== null && !this.beforeInstruction(this)) {
       this.stop = true;
@@ -1074,6 +1086,23 @@ export class CPU {
     }
   }
 
+  /** The execution seam for the single-step path: the next instruction's addresses, if its page is hooked. */
+  private execHookAllows(): boolean {
+    const lin = (this.segBase[S.CS] + this.eip) | 0;
+    let e = this.tlb[lin >>> 12];
+    if ((e & this.needR) === 0) {
+      try {
+        e = this.tlbMiss(lin, false, this.userAccess);
+      } catch (x) {
+        if (x !== CPU_FAULT) throw x;
+        return true; // the fetch faults; the instruction's own decode raises it
+      }
+    }
+    const phys = (e & ~0xfff) | (lin & 0xfff);
+    if ((this.pageMap[phys >>> 12] & PageBits.HOOKED) === 0) return true;
+    return this.execHook!(lin, phys);
+  }
+
   /** Find or decode the block at CS:EIP and run it for at most `deadline - icount` instructions. */
   private runBlock(deadline: number): void {
     const clock = this.clock;
@@ -1100,7 +1129,11 @@ export class CPU {
       ) {
         b = this.newBlock(lin, phys, mode, h);
         if (b < 0) {
-          // Not cacheable (MMIO code, page-crossing first instruction): run one decoded slot.
+          if (this.execHook !== null && (this.pageMap[page] & PageBits.HOOKED) !== 0 && !this.execHook(lin, phys)) {
+            this.stop = true;
+            return;
+          }
+          // Not cacheable (MMIO code, page-crossing first instruction, hooked page): run one decoded slot.
           decodeBlock(this, arena, 0, lin, eip, 1, true);
           first = 0;
           count = 1;

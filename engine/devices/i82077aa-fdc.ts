@@ -68,7 +68,7 @@
 
 import type { Timer } from '../clock.ts';
 import type { Payload } from '../doors.ts';
-import type { BlockFaultFilter, SectorVerdict } from '../seams.ts';
+import { applyCorruption, type BlockFaultFilter, type SectorVerdict } from '../seams.ts';
 import type { DeviceContext, DmaChannel, DmaClient, IrqLine } from './device.ts';
 
 /** What a floppy drive reads and writes: a flat image of a standard size, by byte offset. */
@@ -887,7 +887,7 @@ export class I82077aaFdc implements DmaClient {
           return this.fail(e, ST1_ND, 0, this.revolutions(2, e.unit));
         case 'corrupt':
           e.buf.set(data);
-          for (let i = 0; i < SECTOR && i < v.xor.length; i++) e.buf[i] ^= v.xor[i];
+          applyCorruption(e.buf.subarray(0, SECTOR), v);
           break;
         case 'torn':
           e.buf.set(data.subarray(0, Math.max(0, Math.min(SECTOR, v.bytes))));
@@ -974,7 +974,7 @@ export class I82077aaFdc implements DmaClient {
         break;
       case 'corrupt':
         data = data.slice();
-        for (let i = 0; i < SECTOR && i < v.xor.length; i++) data[i] ^= v.xor[i];
+        applyCorruption(data.subarray(0, SECTOR), v);
         break;
       case 'torn': {
         const old = media.read(lba * SECTOR, SECTOR).slice();

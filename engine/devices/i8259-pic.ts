@@ -18,6 +18,8 @@
 // mode, slaves on inputs other than the master's IR2 (an INTA for such an input reads an open
 // bus, 0xFF), and the edge-triggered request's "must stay high until the first INTA"
 // requirement (see above).
+// Fault seam: `spurious()` makes a request vanish before the INTA cycle (IRQ7, IRQ15) or puts
+// a chosen vector on the bus.
 
 import type { Device, DeviceContext } from './device.ts';
 import type { IrqSink } from '../irq.ts';
@@ -61,10 +63,16 @@ export interface PicState {
   slave: PicChipState;
   /** The master's INT output, i.e. the CPU's INTR line. */
   intr: boolean;
+  /** A request injected through the fault seam (`spurious`), present only while one is pending. */
+  phantom?: number;
 }
 
 /** The input of the master that the slave's INT drives. */
 const CASCADE_IR = 2;
+/** `phantom` values: a vanishing request on the master (IRQ7) or on the slave (IRQ15); 0x100 | v drives vector v. */
+const PHANTOM_MASTER = 1;
+const PHANTOM_SLAVE = 2;
+const PHANTOM_VECTOR = 0x100;
 
 class Chip implements PicChipState {
   lines = 0;
@@ -314,6 +322,8 @@ export class I8259Pic implements Device, IrqSink, InterruptAcknowledge {
   private readonly slave = new Chip(false, 0xde);
   /** The master's INT output as last driven to the CPU. */
   private intr = false;
+  /** A request injected through the fault seam, gone by the next INTA (0: none). */
+  private phantom = 0;
   private readonly io: PortBus;
 
   /**
@@ -357,8 +367,29 @@ export class I8259Pic implements Device, IrqSink, InterruptAcknowledge {
     this.update();
   }
 
+  /**
+   * Fault seam: a request that vanishes before the CPU's INTA cycle. INTR rises now; at the
+   * acknowledge the chips find no request and answer as the 8259A does for a vanished one:
+   * 'irq7' gives the master's IR7 vector with no ISR bit set; 'irq15' latches the master's
+   * IR2 (the slave's INT), which goes into service, and the slave answers with its IR7 vector
+   * and no ISR bit. A number is a vector driven on the bus at the INTA instead (a controller
+   * that answers wrongly). A real request pending at the INTA is served instead of IRQ7/15.
+   */
+  spurious(what: 'irq7' | 'irq15' | number): void {
+    this.phantom = what === 'irq7' ? PHANTOM_MASTER : what === 'irq15' ? PHANTOM_SLAVE : PHANTOM_VECTOR | (what & 0xff);
+    this.update();
+  }
+
   /** InterruptAcknowledge: the two INTA pulses of an 8086-mode interrupt sequence. */
   acknowledge(): number {
+    const ph = this.phantom;
+    if (ph !== 0) {
+      this.phantom = 0;
+      if (ph & PHANTOM_VECTOR) {
+        this.update();
+        return ph & 0xff;
+      }
+    }
     const m = this.master;
     const ir = m.pending();
     let vector: number;
@@ -407,8 +438,8 @@ export class I8259Pic implements Device, IrqSink, InterruptAcknowledge {
 
   /** Propagate the slave's INT to the master's IR2 and the master's INT to the CPU. */
   private update(): void {
-    this.master.setLine(CASCADE_IR, this.slave.pending() >= 0);
-    const intr = this.master.pending() >= 0;
+    this.master.setLine(CASCADE_IR, this.slave.pending() >= 0 || this.phantom === PHANTOM_SLAVE);
+    const intr = this.master.pending() >= 0 || (this.phantom !== 0 && this.phantom !== PHANTOM_SLAVE);
     if (intr !== this.intr) {
       this.intr = intr;
       this.onIntr(intr);
@@ -424,19 +455,23 @@ export class I8259Pic implements Device, IrqSink, InterruptAcknowledge {
     // Input levels are wires driven by the devices; the chips' registers return to power-on.
     this.master.reset();
     this.slave.reset();
+    this.phantom = 0;
     this.intr = false;
     this.onIntr(false);
     this.update();
   }
 
   save(): PicState {
-    return { master: this.master.save(), slave: this.slave.save(), intr: this.intr };
+    const s: PicState = { master: this.master.save(), slave: this.slave.save(), intr: this.intr };
+    if (this.phantom !== 0) s.phantom = this.phantom;
+    return s;
   }
 
   load(s: PicState): void {
     this.master.load(s.master);
     this.slave.load(s.slave);
     this.intr = s.intr;
+    this.phantom = s.phantom ?? 0;
     this.onIntr(s.intr);
   }
 }

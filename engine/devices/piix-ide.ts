@@ -28,7 +28,7 @@
 import type { Clock, Timer } from '../clock.ts';
 import type { PhysicalMemory } from '../memory.ts';
 import type { PortBus, PortHandler } from '../io-bus.ts';
-import type { BlockFaultFilter, SectorVerdict } from '../seams.ts';
+import { applyCorruption, type BlockFaultFilter, type SectorVerdict } from '../seams.ts';
 import { sectorCount, type BlockMedia } from '../block.ts';
 import { PciDevice } from './pci-device.ts';
 import type { Device, DeviceContext, IrqLine } from './device.ts';
@@ -1075,7 +1075,7 @@ export class PiixIde extends PciDevice implements Device {
     const data = d.media!.read(lba, 1);
     let valid = data.length;
     if (v !== null) {
-      if (v.kind === 'corrupt') for (let i = 0; i < v.xor.length && i < data.length; i++) data[i] ^= v.xor[i];
+      if (v.kind === 'corrupt') applyCorruption(data, v);
       else if (v.kind === 'lost') valid = 0;
       else if (v.kind === 'torn') valid = Math.max(0, Math.min(data.length, v.bytes));
     }
@@ -1107,7 +1107,7 @@ export class PiixIde extends PciDevice implements Device {
         return { error: v.code };
       case 'corrupt': {
         const x = data.slice();
-        for (let i = 0; i < v.xor.length && i < x.length; i++) x[i] ^= v.xor[i];
+        applyCorruption(x, v);
         m.write(lba, x);
         return null;
       }
