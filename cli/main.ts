@@ -4,12 +4,14 @@
 import { cpuTestsCommand, CPU_TESTS_USAGE } from './commands/cpu-tests.ts';
 import { runCommand, RUN_USAGE } from './commands/run.ts';
 import { bootCommand, BOOT_USAGE } from './commands/boot.ts';
+import { replayCommand, REPLAY_USAGE } from './commands/replay.ts';
 
 type Command = (args: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { run: Command; usage: string }> = {
   run: { run: runCommand, usage: RUN_USAGE },
   boot: { run: bootCommand, usage: BOOT_USAGE },
+  replay: { run: replayCommand, usage: REPLAY_USAGE },
   'cpu-tests': { run: cpuTestsCommand, usage: CPU_TESTS_USAGE },
 };
 

@@ -97,10 +97,14 @@ export class Machine {
     const cpu = this.cpu;
     this.pendingStop = null;
     for (;;) {
+      // Timers due now fire before the run returns at its limit; input due now is delivered
+      // only when the machine goes on from here, so input that arrives while the machine
+      // stands at a limit takes effect at the same point as input recorded for that icount.
       clock.fireDue();
-      this.input.deliverDue(clock.icount);
       if (this.pendingStop !== null) return this.stopped();
       if (clock.icount >= limit) return { reason: 'deadline', icount: clock.icount };
+      this.input.deliverDue(clock.icount);
+      if (this.pendingStop !== null) return this.stopped();
       if (cpu.halted && !this.wakeable() && clock.next === Infinity && this.input.next === Infinity) {
         return { reason: 'halted', icount: clock.icount };
       }

@@ -32,12 +32,25 @@ export type HeaderFields = Omit<RecordingHeader, 't' | 'format' | 'bitrot' | 'ch
 export interface TraceOptions {
   /** Instructions between checkpoints (default 10,000,000). */
   checkpointEvery?: number;
-  /** Instructions between CPU digests (default 65,536; 1 records every instruction's). */
+  /** Instructions between CPU digests (default 50,000; 1 records every instruction's). */
   traceEvery?: number;
 }
 
 export const DEFAULT_CHECKPOINT_EVERY = 10_000_000;
-export const DEFAULT_TRACE_EVERY = 65_536;
+export const DEFAULT_TRACE_EVERY = 50_000;
+
+/**
+ * The intervals a recording uses: the defaults, or what was asked. A checkpoint interval
+ * left to its default becomes the largest multiple of the trace interval not above it.
+ */
+export function traceIntervals(opts: TraceOptions): { checkpointEvery: number; traceEvery: number } {
+  const traceEvery = opts.traceEvery ?? DEFAULT_TRACE_EVERY;
+  const checkpointEvery = opts.checkpointEvery ?? traceEvery * Math.max(1, Math.floor(DEFAULT_CHECKPOINT_EVERY / traceEvery));
+  if (!(Number.isSafeInteger(traceEvery) && traceEvery >= 1) || !(checkpointEvery >= traceEvery) || checkpointEvery % traceEvery !== 0) {
+    throw new Error(`the checkpoint interval (${checkpointEvery}) must be a whole multiple of the trace interval (${traceEvery})`);
+  }
+  return { checkpointEvery, traceEvery };
+}
 
 /**
  * Walks a session forward in trace-sized slices and builds checkpoints. `onCheckpoint` gets
@@ -54,11 +67,9 @@ export class Tracer {
     readonly session: Session,
     opts: TraceOptions,
   ) {
-    this.checkpointEvery = opts.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
-    this.traceEvery = opts.traceEvery ?? DEFAULT_TRACE_EVERY;
-    if (!(this.traceEvery >= 1) || !(this.checkpointEvery >= this.traceEvery) || this.checkpointEvery % this.traceEvery !== 0) {
-      throw new Error(`the checkpoint interval (${this.checkpointEvery}) must be a whole multiple of the trace interval (${this.traceEvery})`);
-    }
+    const iv = traceIntervals(opts);
+    this.checkpointEvery = iv.checkpointEvery;
+    this.traceEvery = iv.traceEvery;
     this.lastCheck = session.icount;
     this.written = session.machine.mem.addDirtyTracker();
   }

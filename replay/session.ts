@@ -21,6 +21,8 @@ export interface SessionOptions {
   snapshotBudget?: number;
   /** The recorded inputs, for a replay (in delivery order). */
   timeline?: InputEvent[];
+  /** Keep snapshots for seeking (default true). Without them the session only runs forward. */
+  seekable?: boolean;
 }
 
 export class Session {
@@ -66,7 +68,8 @@ export class Session {
     machine.input.listen((e) => this.onDelivered(e));
     this.beginIcount = machine.icount;
     this.furthest = machine.icount;
-    this.snapshots.take(0);
+    if (opts.seekable !== false) this.snapshots.take(0);
+    else this.snapshotEvery = Infinity;
   }
 
   get icount(): number {
@@ -171,6 +174,7 @@ export class Session {
     if (!(icount >= this.beginIcount)) throw new Error(`icount ${icount} is before the start of this session (${this.beginIcount})`);
     const m = this.machine;
     const i = this.snapshots.indexAtOrBefore(icount);
+    if (i < 0) throw new Error('this session keeps no snapshots: it cannot seek');
     const snapAt = this.snapshots.list[i].icount;
     if (icount < m.icount || snapAt > m.icount) {
       const s = this.snapshots.restore(i);
