@@ -21,6 +21,7 @@ import { loadMachine, ConfigError, type LoadedMachine } from '../../replay/machi
 import type { MachineConfig } from '../../replay/format.ts';
 import { parseBootArgs, BootArgError, BOOT_USAGE, type BootConfig } from '../boot-args.ts';
 import { encodePng } from '../png.ts';
+import { attachFaultPlan, FaultPlanFileError } from '../fault-plan.ts';
 
 export { BOOT_USAGE };
 
@@ -89,6 +90,12 @@ async function runBoot(c: BootConfig): Promise<number> {
     throw new UserError((e as Error).message);
   }
   const m = pc.machine;
+  try {
+    if (c.faults !== undefined) attachFaultPlan(pc, c.faults, c.seed);
+  } catch (e) {
+    if (e instanceof FaultPlanFileError) throw new UserError(e.message);
+    throw e;
+  }
   let outputs;
   try {
     outputs = attachOutputs(pc, c.serial, c.debugcon);
@@ -109,7 +116,7 @@ async function runBoot(c: BootConfig): Promise<number> {
     recorder = new Recorder(
       session,
       sink,
-      { machine: loaded.machine, images: loaded.images, rtcStart: loaded.pc.rtcStart ?? RTC_DEFAULT_START, faults: null, parent: null },
+      { machine: loaded.machine, images: loaded.images, rtcStart: loaded.pc.rtcStart ?? RTC_DEFAULT_START, faults: faults && { plan: faults.plan, seed: faults.seed }, parent: null },
       { snapshotEvery: c.snapshotEvery, checkpointEvery: c.checkpointEvery, traceEvery: c.traceEvery },
     );
   }
