@@ -21,9 +21,17 @@ export interface BootConfig {
   /** A fault plan file (faults/), and the seed of its random choices. */
   faults?: string;
   seed?: number;
+  /** Record the run to this file (replay/). */
+  record?: string;
+  /** Embed a snapshot in the recording every N instructions. */
+  snapshotEvery?: number;
+  checkpointEvery?: number;
+  traceEvery?: number;
 }
 
 export type OutputTarget = { kind: 'stdio' } | { kind: 'file'; path: string } | { kind: 'none' };
+
+import { traceIntervals } from '../replay/recorder.ts';
 
 export class BootArgError extends Error {}
 
@@ -31,6 +39,7 @@ const VALUE_FLAGS = new Set([
   '-m', '-bios', '-fda', '-hda', '-cdrom', '-boot', '-kernel', '-initrd', '-append', '-serial', '-debugcon',
   '--max-instructions', '--screen-dump', '--screenshot', '-display',
   '--faults', '--seed',
+  '--record', '--snapshot-every', '--checkpoint-every', '--trace-every',
 ]);
 
 export const BOOT_USAGE = [
@@ -39,7 +48,15 @@ export const BOOT_USAGE = [
   '                   [-serial stdio|file:PATH|none] [-debugcon stdio|file:PATH|none] [-no-reboot]',
   '                   [--max-instructions N] [--screen-dump FILE] [--screenshot FILE.png] [-display none]',
   '                   [--faults PLAN.yaml [--seed N]]',
+  '                   [--record FILE [--snapshot-every N] [--checkpoint-every N] [--trace-every N]]',
 ].join('\n');
+
+/** A positive whole number for `flag`, or a one-line error. */
+export function positiveInt(flag: string, v: string): number {
+  const n = Number(v.replace(/_/g, ''));
+  if (!Number.isSafeInteger(n) || n <= 0) throw new BootArgError(`${flag} takes a positive whole number, not '${v}'`);
+  return n;
+}
 
 function target(flag: string, v: string): OutputTarget {
   if (v === 'stdio') return { kind: 'stdio' };
@@ -112,6 +129,10 @@ export function parseBootArgs(args: string[]): BootConfig {
         c.maxInstructions = n;
         break;
       }
+      case '--record': c.record = v; break;
+      case '--snapshot-every': c.snapshotEvery = positiveInt(a, v); break;
+      case '--checkpoint-every': c.checkpointEvery = positiveInt(a, v); break;
+      case '--trace-every': c.traceEvery = positiveInt(a, v); break;
       case '--faults': c.faults = v; break;
       case '--seed': {
         const n = Number(v.replace(/_/g, ''));
@@ -131,8 +152,18 @@ export function parseBootArgs(args: string[]): BootConfig {
     }
   }
   if ((c.initrd || c.append) && !c.kernel) throw new BootArgError(`${c.initrd ? '-initrd' : '-append'} needs -kernel`);
-  if (!c.fda && !c.hda && !c.cdrom && !c.kernel) {
-    throw new BootArgError('nothing to boot: give -fda IMG, -hda IMG, -cdrom ISO or -kernel BZIMAGE');
+  if (!c.fda && !c.hda && !c.cdrom && !c.kernel && !c.bios) {
+    throw new BootArgError('nothing to boot: give -fda IMG, -hda IMG, -cdrom ISO, -kernel BZIMAGE or your own -bios ROM');
+  }
+  if ((c.snapshotEvery || c.checkpointEvery || c.traceEvery) && !c.record) {
+    throw new BootArgError(`${c.snapshotEvery ? '--snapshot-every' : c.checkpointEvery ? '--checkpoint-every' : '--trace-every'} needs --record FILE`);
+  }
+  if (c.record) {
+    try {
+      traceIntervals(c);
+    } catch (e) {
+      throw new BootArgError((e as Error).message.replace('the checkpoint interval', '--checkpoint-every').replace('the trace interval', '--trace-every'));
+    }
   }
   if (c.seed !== undefined && c.faults === undefined) throw new BootArgError('--seed needs --faults PLAN.yaml (the seed drives the plan\'s random choices)');
   if (c.boot === 'a' && !c.fda) throw new BootArgError('-boot a needs -fda IMG');

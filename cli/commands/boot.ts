@@ -90,8 +90,9 @@ async function runBoot(c: BootConfig): Promise<number> {
     throw new UserError((e as Error).message);
   }
   const m = pc.machine;
+  let faults = null;
   try {
-    if (c.faults !== undefined) attachFaultPlan(pc, c.faults, c.seed);
+    if (c.faults !== undefined) faults = attachFaultPlan(pc, c.faults, c.seed);
   } catch (e) {
     if (e instanceof FaultPlanFileError) throw new UserError(e.message);
     throw e;
