@@ -60,7 +60,9 @@ export class Tracer {
   readonly checkpointEvery: number;
   readonly traceEvery: number;
   private trace: number[] = [];
-  private lastCheck: number;
+  checkpointsMade = 0;
+  /** icount of the last checkpoint made. */
+  lastCheck: number;
   private readonly written: Uint8Array;
 
   constructor(
@@ -123,6 +125,7 @@ export class Tracer {
     };
     this.trace = [];
     this.lastCheck = m.icount;
+    this.checkpointsMade++;
     return c;
   }
 
@@ -209,7 +212,7 @@ export class Recorder {
     if (this.closed) return;
     this.closed = true;
     const m = this.session.machine;
-    this.write(this.tracer.checkpoint());
+    if (this.tracer.lastCheck !== m.icount || this.tracer.checkpointsMade === 0) this.write(this.tracer.checkpoint());
     this.write({ t: 'end', n: m.icount, reason: r.reason, ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}), inputs: this.inputs });
     this.sink.flush();
     this.session.onNewInput = null;
