@@ -27,6 +27,8 @@ export const enum PageBits {
   /** A fault seam hooked this page (stuck-at bits, coupling faults). */
   HOOKED = 64,
   UNMAPPED = 128,
+  /** A debugger watches this page: every data access is reported to `onWatch`. */
+  WATCHED = 256,
 }
 
 export interface MmioHandler {
@@ -70,6 +72,16 @@ export class PhysicalMemory {
   a20Mask = -1;
   /** Called when a write hits a CODE page (the CPU drops its decoded blocks there). */
   onCodeWrite: (page: number) => void = () => {};
+  /**
+   * Debugger watchpoints (gdbstub/): every access to a WATCHED page is reported, byte by byte
+   * (or once for a 16/32-bit MMIO access), before it happens, while `watchQuiet` is 0.
+   * Instruction fetches and page walks raise `watchQuiet`: they are not data accesses.
+   */
+  onWatch: ((addr: number, size: number, write: boolean) => void) | null = null;
+  watchQuiet = 0;
+  /** Number of WATCHED pages (0: the CPU skips the quiet bookkeeping of page walks). */
+  watchedCount = 0;
+  private readonly watched = new Set<number>();
 
   constructor(ramSize: number, romSpace = 1 << 20) {
     if (ramSize % PAGE_SIZE !== 0) throw new Error('memory: RAM size must be a multiple of 4 KiB');
@@ -128,6 +140,7 @@ export class PhysicalMemory {
   private setPage(p: number, entry: number): void {
     if (this.pageMap[p] & PageBits.CODE) this.invalidateCode(p);
     if (this.hooks.has(p)) entry |= PageBits.HOOKED | PageBits.READ_SLOW | PageBits.WRITE_SLOW;
+    if (this.watched.has(p)) entry |= PageBits.WATCHED | PageBits.READ_SLOW | PageBits.WRITE_SLOW;
     this.pageMap[p] = entry;
     this.codeGen[p]++;
   }
@@ -143,10 +156,33 @@ export class PhysicalMemory {
       this.hooks.delete(page);
       const e = this.pageMap[page] & ~(PageBits.HOOKED | PageBits.READ_SLOW | PageBits.WRITE_SLOW);
       const mmio = (e & (PageBits.MMIO | PageBits.UNMAPPED)) !== 0;
-      const slowW = mmio || (e & (PageBits.CLEAN | PageBits.CODE | PageBits.ROM)) !== 0;
-      this.pageMap[page] = e | (mmio ? PageBits.READ_SLOW : 0) | (slowW ? PageBits.WRITE_SLOW : 0);
+      const slowW = mmio || (e & (PageBits.CLEAN | PageBits.CODE | PageBits.ROM | PageBits.WATCHED)) !== 0;
+      const slowR = mmio || (e & PageBits.WATCHED) !== 0;
+      this.pageMap[page] = e | (slowR ? PageBits.READ_SLOW : 0) | (slowW ? PageBits.WRITE_SLOW : 0);
     }
     this.codeGen[page]++;
+  }
+
+  // ---- debugger watch seam ----
+
+  /** Watch (or stop watching) every access to one physical page (debugger watchpoints). */
+  watchPage(page: number, on: boolean): void {
+    if (on === this.watched.has(page)) return;
+    if (on) {
+      this.watched.add(page);
+      this.pageMap[page] |= PageBits.WATCHED | PageBits.READ_SLOW | PageBits.WRITE_SLOW;
+    } else {
+      this.watched.delete(page);
+      const e = this.pageMap[page] & ~(PageBits.WATCHED | PageBits.READ_SLOW | PageBits.WRITE_SLOW);
+      const slow = (e & (PageBits.MMIO | PageBits.UNMAPPED | PageBits.HOOKED)) !== 0;
+      const slowW = slow || (e & (PageBits.CLEAN | PageBits.CODE | PageBits.ROM)) !== 0;
+      this.pageMap[page] = e | (slow ? PageBits.READ_SLOW : 0) | (slowW ? PageBits.WRITE_SLOW : 0);
+    }
+    this.watchedCount = this.watched.size;
+  }
+
+  private watchHit(addr: number, size: number, write: boolean): void {
+    if (this.watchQuiet === 0 && this.onWatch !== null) this.onWatch(addr, size, write);
   }
 
   /** Flip one bit of physical memory, now (the transient-flip seam). Bypasses hooks. */
@@ -178,7 +214,7 @@ export class PhysicalMemory {
     if (e & PageBits.CODE) this.invalidateCode(p);
     if (e & (PageBits.CLEAN | PageBits.CODE)) {
       let n = e & ~(PageBits.CLEAN | PageBits.CODE);
-      if ((n & (PageBits.HOOKED | PageBits.ROM)) === 0) n &= ~PageBits.WRITE_SLOW;
+      if ((n & (PageBits.HOOKED | PageBits.ROM | PageBits.WATCHED)) === 0) n &= ~PageBits.WRITE_SLOW;
       this.pageMap[p] = n;
     }
     if (p < this.dirty.length) this.dirty[p] = 1;
@@ -209,7 +245,10 @@ export class PhysicalMemory {
       return this.backing[i] | (this.backing[i + 1] << 8);
     }
     const h = e & PageBits.MMIO ? this.mmio.get(addr >>> PAGE_SHIFT) : undefined;
-    if (h && h.read16) return h.read16(addr) & 0xffff;
+    if (h && h.read16) {
+      if (e & PageBits.WATCHED) this.watchHit(addr, 2, false);
+      return h.read16(addr) & 0xffff;
+    }
     return this.slowRead8(addr, e) | (this.slowRead8(addr + 1, e) << 8);
   }
 
@@ -222,7 +261,10 @@ export class PhysicalMemory {
       return b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24);
     }
     const h = e & PageBits.MMIO ? this.mmio.get(addr >>> PAGE_SHIFT) : undefined;
-    if (h && h.read32) return h.read32(addr) | 0;
+    if (h && h.read32) {
+      if (e & PageBits.WATCHED) this.watchHit(addr, 4, false);
+      return h.read32(addr) | 0;
+    }
     return (
       this.slowRead8(addr, e) |
       (this.slowRead8(addr + 1, e) << 8) |
@@ -240,7 +282,10 @@ export class PhysicalMemory {
       return;
     }
     const h = e & PageBits.MMIO && (addr & 0xfff) !== 0xfff ? this.mmio.get(addr >>> PAGE_SHIFT) : undefined;
-    if (h && h.write16) return h.write16(addr, v & 0xffff);
+    if (h && h.write16) {
+      if (e & PageBits.WATCHED) this.watchHit(addr, 2, true);
+      return h.write16(addr, v & 0xffff);
+    }
     this.write8(addr, v & 0xff);
     this.write8((addr + 1) | 0, (v >> 8) & 0xff);
   }
@@ -257,13 +302,17 @@ export class PhysicalMemory {
       return;
     }
     const h = e & PageBits.MMIO && (addr & 0xfff) <= 0xffc ? this.mmio.get(addr >>> PAGE_SHIFT) : undefined;
-    if (h && h.write32) return h.write32(addr, v | 0);
+    if (h && h.write32) {
+      if (e & PageBits.WATCHED) this.watchHit(addr, 4, true);
+      return h.write32(addr, v | 0);
+    }
     this.write16(addr, v & 0xffff);
     this.write16((addr + 2) | 0, (v >>> 16) & 0xffff);
   }
 
   private slowRead8(addr: number, e: number): number {
     const p = addr >>> PAGE_SHIFT;
+    if (e & PageBits.WATCHED) this.watchHit(addr, 1, false);
     if (e & PageBits.MMIO) {
       const h = this.mmio.get(p);
       return h ? h.read8(addr) & 0xff : 0xff;
@@ -279,6 +328,7 @@ export class PhysicalMemory {
 
   private slowWrite8(addr: number, v: number, e: number): void {
     const p = addr >>> PAGE_SHIFT;
+    if (e & PageBits.WATCHED) this.watchHit(addr, 1, true);
     if (e & PageBits.MMIO) {
       this.mmio.get(p)?.write8(addr, v);
       return;

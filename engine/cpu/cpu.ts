@@ -222,6 +222,30 @@ export class CPU {
   onReset: (reason: string) => void = () => {};
   /** Debugger hook: per-instruction check before execution when `singleStep` is set. */
   beforeInstruction: ((cpu: CPU) => boolean) | null = null;
+
+  // ---- debugger breakpoints (gdbstub/): by linear address, any number, free while none ----
+  /**
+   * Per linear page, the number of breakpoints in it (null while there are none). A block
+   * that starts in a marked page runs interpreted and only up to the next breakpoint; a
+   * compiled region never reaches into a marked page; so every breakpoint address is looked
+   * at before its instruction runs, and unmarked pages run at full speed.
+   */
+  breakPages: Uint16Array | null = null;
+  private breakPagesStore: Uint16Array | null = null;
+  /** The breakpoints' linear addresses (unsigned). */
+  readonly breakpoints = new Set<number>();
+  /** Resuming from a breakpoint: it is not taken again while icount is still breakSkipIcount. */
+  breakSkipLin = -1;
+  breakSkipIcount = -1;
+  /**
+   * Called when the instruction at a breakpoint is about to run (it has not run; `stop` is
+   * set). While null, breakpoints are not taken (a debugger seeking through history).
+   */
+  onBreakpoint: ((lin: number) => void) | null = null;
+  /** Set by a debugger's watchpoint: a REP string instruction stops after the current iteration. */
+  debugStop = false;
+  /** Called after every TLB flush (paging may have changed): watchpoints follow the mapping. */
+  onTlbFlush: (() => void) | null = null;
   /**
    * Fault seam (execution triggers): called before each instruction that starts on a page
    * hooked through PhysicalMemory.hookPage, with its linear and physical address. Blocks are
@@ -593,8 +617,16 @@ export class CPU {
     let e: number;
     if (!(this.cr0 & CR0.PG)) {
       e = (((page << 12) & this.mem.a20Mask) | TLB.SUP_READ | TLB.USER_READ | TLB.SUP_WRITE | TLB.USER_WRITE) | 0;
-    } else {
+    } else if (this.mem.watchedCount === 0) {
       e = pageWalk(this, lin, write, user);
+    } else {
+      // A page walk is not a data access of the program: watchpoints do not see it.
+      this.mem.watchQuiet++;
+      try {
+        e = pageWalk(this, lin, write, user);
+      } finally {
+        this.mem.watchQuiet--;
+      }
     }
     if (this.tlb[page] === 0) {
       if (this.tlbCount < this.tlbFilled.length) this.tlbFilled[this.tlbCount++] = page;
@@ -612,6 +644,7 @@ export class CPU {
       this.tlbOverflow = false;
       this.tlbCount = 0;
       if (!global && this.cr4 & CR4.PGE) for (let p = 0; p < this.tlb.length; p++) if (this.tlb[p] !== 0) this.tlbFilled[this.tlbCount++] = p;
+      if (this.onTlbFlush !== null) this.onTlbFlush();
       return;
     }
     const keepGlobal = !global && (this.cr4 & CR4.PGE) !== 0;
@@ -622,6 +655,7 @@ export class CPU {
       else this.tlb[p] = 0;
     }
     this.tlbCount = k;
+    if (this.onTlbFlush !== null) this.onTlbFlush();
   }
 
   invlpg(lin: number): void {
@@ -1004,6 +1038,10 @@ export class CPU {
   /** One instruction with every per-instruction check (TF, DR0-3, the debugger hook). */
   private stepInstruction(): void {
     const clock = this.clock;
+    if (this.breakPages !== null) {
+      const lin = (this.segBase[S.CS] + this.eip) | 0;
+      if (this.breakPages[lin >>> 12] !== 0 && this.atBreakpoint(lin)) return;
+    }
     if (this.execHook !== null && !this.execHookAllows()) {
       this.stop = true;
       return;
@@ -1109,9 +1147,14 @@ export class CPU {
     const arena = this.arena;
     let first: number, count: number;
     let fn: CompiledBlock | null = null;
+    let breakLin = -1;
     try {
       const eip = this.eip;
       const lin = (this.segBase[S.CS] + eip) | 0;
+      if (this.breakPages !== null && this.breakPages[lin >>> 12] !== 0) {
+        if (this.atBreakpoint(lin)) return;
+        breakLin = lin;
+      }
       let e = this.tlb[lin >>> 12];
       if ((e & this.needR) === 0) e = this.tlbMiss(lin, false, this.userAccess);
       const phys = (e & ~0xfff) | (lin & 0xfff);
@@ -1145,7 +1188,8 @@ export class CPU {
         first = this.bFirst[b];
         count = this.bCount[b];
         fn = this.bFn[b];
-        if (fn === null && this.jitThreshold > 0 && ++this.bHeat[b] === this.jitThreshold) {
+        if (breakLin !== -1) fn = null;
+        else if (fn === null && this.jitThreshold > 0 && ++this.bHeat[b] === this.jitThreshold) {
           fn = this.bFn[b] = compileBlock(this, first, count);
         }
       }
@@ -1154,7 +1198,11 @@ export class CPU {
       this.takeException(this.excVector, this.excCode);
       return;
     }
-    const budget = deadline - clock.icount;
+    let budget = deadline - clock.icount;
+    if (breakLin !== -1) {
+      const k = this.insnsBeforeBreak(breakLin, first, count);
+      if (k < budget) budget = k;
+    }
     this.leaveBlock = false;
     if (fn !== null) {
       try {
@@ -1180,6 +1228,46 @@ export class CPU {
       if (e !== CPU_FAULT) throw e;
       this.takeException(this.excVector, this.excCode);
     }
+  }
+
+  /**
+   * Replace the debugger's breakpoints (linear addresses). Decoded and compiled blocks are
+   * dropped so that none runs past a new breakpoint.
+   */
+  setBreakpoints(lins: Iterable<number>): void {
+    const old = this.breakPagesStore;
+    if (old !== null) for (const a of this.breakpoints) old[a >>> 12] = 0;
+    this.breakpoints.clear();
+    for (const l of lins) {
+      const a = l >>> 0;
+      if (this.breakpoints.has(a)) continue;
+      this.breakpoints.add(a);
+      if (this.breakPagesStore === null) this.breakPagesStore = new Uint16Array(1 << 20);
+      this.breakPagesStore[a >>> 12]++;
+    }
+    this.breakPages = this.breakpoints.size > 0 ? this.breakPagesStore : null;
+    this.flushBlocks();
+  }
+
+  /** At a breakpoint (not the one being resumed from): stop before the instruction. */
+  private atBreakpoint(lin: number): boolean {
+    const a = lin >>> 0;
+    if (!this.breakpoints.has(a) || this.onBreakpoint === null) return false;
+    if (a === this.breakSkipLin && this.clock.icount === this.breakSkipIcount) return false;
+    this.stop = true;
+    this.onBreakpoint?.(a);
+    return true;
+  }
+
+  /** How many instructions of a decoded block run before one that starts at a breakpoint. */
+  private insnsBeforeBreak(lin: number, first: number, count: number): number {
+    const len = this.arena.len;
+    let a = lin;
+    for (let k = 1; k < count; k++) {
+      a = (a + len[first + k - 1]) | 0;
+      if (this.breakpoints.has(a >>> 0)) return k;
+    }
+    return count;
   }
 
   /** A page-crossing block is valid while its second page maps and holds the same code. */

@@ -169,6 +169,17 @@ function fetch32(): number {
  * (#PF on fetch, #GP past the CS limit or beyond 15 bytes) are raised.
  */
 export function decodeBlock(cpu: CPU, a: Arena, at: number, lin: number, eip: number, max: number, scratch: boolean): number {
+  // Instruction fetches are not data accesses: debugger watchpoints do not see them.
+  const mem = cpu.mem;
+  mem.watchQuiet++;
+  try {
+    return decodeInsns(cpu, a, at, lin, eip, max, scratch);
+  } finally {
+    mem.watchQuiet--;
+  }
+}
+
+function decodeInsns(cpu: CPU, a: Arena, at: number, lin: number, eip: number, max: number, scratch: boolean): number {
   fCpu = cpu;
   fLin = lin;
   fOff = eip;

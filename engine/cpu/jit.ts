@@ -1764,6 +1764,9 @@ function compile(cpu: CPU, first: number, count: number): CompiledBlock | null {
   // block 0 that crosses into the next one).
   const pageBase = lin0 & ~0xfff;
   const sidePage = (rel: number): number => {
+    // A page with debugger breakpoints is never part of a region (see CPU.breakPages).
+    const bp = cpu.breakPages;
+    if (bp !== null && bp[((pageBase + rel * 0x1000) | 0) >>> 12] !== 0) return -1;
     const e = cpu.tlb[((pageBase + rel * 0x1000) | 0) >>> 12];
     return (e & cpu.needR) !== 0 && (cpu.pageMap[e >>> 12] & PageBits.READ_SLOW) === 0 ? e >>> 12 : -1;
   };

@@ -96,6 +96,7 @@ export function stringOp(cpu: CPU, _i: number, op: number, info: number): void {
       if (cmp && cpu.getZF() !== repz) break;
       if (c === 0) break;
     }
+    if (cpu.debugStop) break; // a watchpoint hit: the rest of the string runs later
     if (k + 1 < n) cpu.clock.icount++;
   }
   if (rep) {

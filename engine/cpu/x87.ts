@@ -2344,3 +2344,21 @@ function d9(cpu: CPU, f: X87, r: number, i: number, sti: number): void {
       }
   }
 }
+
+// =====================================================================================
+// Debugger access (gdbstub/): a physical register as its 80-bit image
+// =====================================================================================
+
+/** Register R`p`'s 80-bit image: [significand low dword, high dword, sign and exponent]. */
+export function registerImage(f: X87, p: number): [number, number, number] {
+  getX(f, p);
+  return [xl >>> 0, xh >>> 0, xs & 0xffff];
+}
+
+/** Set register R`p` from an 80-bit image (kept exactly, as FLD m80 keeps it); it becomes valid. */
+export function setRegisterImage(f: X87, p: number, lo: number, hi: number, se: number): void {
+  xl = lo >>> 0;
+  xh = hi >>> 0;
+  xs = se & 0xffff;
+  putX(f, p);
+}
