@@ -89,6 +89,8 @@ export async function drive(pc: Pc, session: Session, recorder: Recorder | null,
   const step = (limit: number) => (recorder ? recorder.run(limit) : session.run(limit));
   try {
     if (o.screen) process.stdout.write('\x1b[2J');
+    // Input already waiting (a pipe) goes in before the first instruction runs.
+    if (o.stdin !== 'none') await new Promise((res) => setImmediate(res));
     let r: RunResult;
     for (;;) {
       r = step(Math.min(o.maxInstructions, session.icount + SLICE));

@@ -11,6 +11,7 @@
 // 3 on a triple fault with -no-reboot; 2 on bad usage or an unusable file.
 
 import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { RTC_DEFAULT_START } from '../../engine/devices/mc146818-rtc.ts';
 import { Session } from '../../replay/session.ts';
 import { Recorder } from '../../replay/recorder.ts';
@@ -44,9 +45,12 @@ export function loadBootMachine(c: BootConfig): LoadedMachine {
 /** The machine part of `bitrot boot`'s flags, as a recording stores it. */
 export function machineConfigOf(c: BootConfig): MachineConfig {
   const m: MachineConfig = { memoryMB: c.memoryMB, noReboot: c.noReboot };
-  for (const k of ['bios', 'fda', 'hda', 'cdrom', 'boot', 'kernel', 'initrd', 'append'] as const) {
-    if (c[k] !== undefined) (m as unknown as Record<string, unknown>)[k] = c[k];
+  for (const k of ['bios', 'fda', 'hda', 'cdrom', 'kernel', 'initrd'] as const) {
+    // Files by absolute path, so a recording replays from any directory.
+    if (c[k] !== undefined) m[k] = resolve(c[k]);
   }
+  if (c.boot !== undefined) m.boot = c.boot;
+  if (c.append !== undefined) m.append = c.append;
   return m;
 }
 

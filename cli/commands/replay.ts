@@ -116,7 +116,10 @@ async function runReplay(a: ReplayArgs): Promise<number> {
   loaded.pc.rtcStart = h.rtcStart;
   const pc = createPc(loaded.pc);
   const outputs = attachOutputs(pc, a.serial, a.debugcon);
-  const useSnapshots = parts.snapshots.length > 0 && a.until !== undefined && !a.verify;
+  // Embedded snapshots skip ahead, but the output before the point they jump to is not
+  // shown: use them only when no output was asked for.
+  const quiet = a.serial.kind === 'none' && a.debugcon.kind === 'none';
+  const useSnapshots = parts.snapshots.length > 0 && a.until !== undefined && !a.verify && quiet;
   const session = useSnapshots ? replaySession(pc, parts, { snapshotEvery: Infinity }) : new Session(pc.machine, { timeline: parts.inputs, seekable: false });
   const end = parts.end ? parts.end.n : parts.lastIcount;
   const until = a.until ?? end;

@@ -34,6 +34,16 @@ else
   done
 fi
 
+# System ROMs that stand in for the firmware (rom/NAME.asm -> rom/bin/NAME.rom, 64 KiB).
+if [ "$#" -eq 0 ]; then
+  for src in "$here"/rom/*.asm; do
+    name="$(basename "$src" .asm)"
+    mkdir -p "$here/rom/bin"
+    nasm -f bin -w+all -I "$here/inc/" -o "$here/rom/bin/$name.rom" "$src"
+    echo "built rom/bin/$name.rom ($(wc -c < "$here/rom/bin/$name.rom") bytes)"
+  done
+fi
+
 for name in "${names[@]}"; do
   src="$(source_of "$name")"
   if [ ! -f "$src" ]; then
