@@ -19,6 +19,7 @@
 
 import type { DebugSession } from './target.ts';
 import { translate } from './memory.ts';
+import { forgetAhead } from './inputs.ts';
 
 export type WatchKind = 'watch' | 'rwatch' | 'awatch';
 
@@ -197,6 +198,7 @@ export class Debugger {
   /** Go to exactly `icount` through the session, with nothing armed. */
   seek(icount: number): void {
     this.disarm();
+    forgetAhead(this.session.machine);
     this.session.seek(icount);
   }
 

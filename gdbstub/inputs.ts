@@ -2,6 +2,11 @@
 // machine, so they enter through the input door (DESIGN.md, contract 2) as events from
 // source 'debugger', stamped with the icount they take effect at. A session records them
 // like any other input, so seeking and replaying reproduce them.
+//
+// The door delivers input when the machine goes on from where it stands, but gdb expects
+// to read back what it wrote at once: the stub applies a write immediately as well, and
+// the delivery of that same event (at the same icount, before any instruction) is then
+// skipped. A seek drops that expectation: the restored state gets the event from the door.
 
 import type { Machine } from '../engine/machine.ts';
 import type { Payload } from '../engine/doors.ts';
@@ -36,15 +41,38 @@ export function applyDebuggerInput(m: Machine, p: DebuggerInput): void {
   }
 }
 
+/** Debugger inputs applied ahead of their delivery, per machine. */
+const ahead = new WeakMap<Machine, number>();
+
+function applySafely(m: Machine, p: DebuggerInput): void {
+  // A CPU fault from a register write (a selector the CPU refuses) leaves state as it was.
+  try {
+    applyDebuggerInput(m, p);
+  } catch (e) {
+    if (!(e && typeof e === 'object' && 'cpuFault' in e)) throw e;
+  }
+}
+
+/** Apply an input now that the door will deliver when the machine goes on. */
+export function applyAhead(m: Machine, p: DebuggerInput): void {
+  applySafely(m, p);
+  ahead.set(m, (ahead.get(m) ?? 0) + 1);
+}
+
+/** The machine's state was restored: inputs applied ahead are not in it. */
+export function forgetAhead(m: Machine): void {
+  ahead.delete(m);
+}
+
 /** Let a machine accept debugger input (a replay of a debugged run needs it too). */
 export function acceptDebuggerInput(m: Machine): void {
   if (m.input.accepts(DEBUGGER_SOURCE)) return;
   m.input.handle(DEBUGGER_SOURCE, (payload: Payload) => {
-    // A CPU fault from a register write (a selector the CPU refuses) leaves state as it was.
-    try {
-      applyDebuggerInput(m, payload as unknown as DebuggerInput);
-    } catch (e) {
-      if (!(e && typeof e === 'object' && 'cpuFault' in e)) throw e;
+    const n = ahead.get(m) ?? 0;
+    if (n > 0) {
+      ahead.set(m, n - 1);
+      return;
     }
+    applySafely(m, payload as unknown as DebuggerInput);
   });
 }

@@ -10,7 +10,7 @@
 
 import { Debugger, SIGTRAP, type Stop } from './debugger.ts';
 import type { DebugDevices, DebugSession } from './target.ts';
-import { DEBUGGER_SOURCE, acceptDebuggerInput, type DebuggerInput } from './inputs.ts';
+import { DEBUGGER_SOURCE, acceptDebuggerInput, applyAhead, type DebuggerInput } from './inputs.ts';
 import { MAX_PACKET, bytesOfHex, hexOfBytes, hexOfText, parseHex32, textOfHex, unescapeBinary } from './packets.ts';
 import { REGS, checkRegisterWrite, readAllRegisters, readRegister, registerBytes, targetXml } from './registers.ts';
 import { physicalSpans, readMemory } from './memory.ts';
@@ -259,12 +259,11 @@ export class GdbStub {
     return { replies: [], run: (i) => this.debugger.continueForward(i) };
   }
 
-  /** Push a debugger input through the session and deliver it now. */
+  /** Push a debugger input through the session (it is recorded) and apply it now. */
   private input(payload: DebuggerInput): void {
     const s = this.session;
     s.push(DEBUGGER_SOURCE, payload as unknown as Record<string, unknown>);
-    // Deliver it at this instruction boundary (running to the current icount delivers what is due).
-    s.run(s.machine.icount);
+    applyAhead(s.machine, payload);
   }
 
   private writeRegister(n: number, bytes: Uint8Array): string {
