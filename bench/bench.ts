@@ -27,6 +27,7 @@ import { parseArgs } from 'node:util';
 import { createBareMachine } from '../engine/bare.ts';
 import { createPc } from '../engine/pc.ts';
 import { pcConfigFromArgs } from '../cli/commands/boot.ts';
+import { measureReplay, measureSnapshots } from './replay.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -414,13 +415,16 @@ async function main(): Promise<number> {
       workload: { type: 'string', multiple: true },
       emulator: { type: 'string', multiple: true },
       repeat: { type: 'string', default: '3' },
+      suite: { type: 'string', default: 'emulators' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
     console.log(
-      'usage: npm run bench -- [--json] [--list] [--workload NAME]... [--emulator bitrot,qemu,v86]... [--repeat N]\n' +
-        '  --repeat N   QEMU and v86 runs (and their baselines) per measurement, fastest kept (default 3)',
+      'usage: npm run bench -- [--json] [--list] [--workload NAME]... [--emulator bitrot,qemu,v86]... [--repeat N] [--suite emulators|replay|all]\n' +
+        '  --repeat N   QEMU and v86 runs (and their baselines) per measurement, fastest kept (default 3)\n' +
+        '  --suite      emulators: bitrot, QEMU and v86 side by side (default); replay: record overhead, replay\n' +
+        '               speed and snapshot costs on the whole-PC workloads; all: both',
     );
     return 0;
   }
@@ -448,7 +452,13 @@ async function main(): Promise<number> {
     note(`--repeat wants a positive integer, not '${values.repeat}'`);
     return 2;
   }
+  const suite = values.suite;
+  if (suite !== 'emulators' && suite !== 'replay' && suite !== 'all') {
+    note(`--suite takes emulators, replay or all, not '${suite}'`);
+    return 2;
+  }
   const selected = names.length > 0 ? WORKLOADS.filter((w) => names.includes(w.name)) : WORKLOADS;
+  if (suite === 'replay') return replaySuite(selected, repeat, values.json);
   const rows: Measurement[] = [];
   const emit = (m: Measurement) => {
     rows.push(m);
@@ -580,7 +590,55 @@ async function main(): Promise<number> {
       console.log(`(bare workloads: start-up and boot subtracted: ${[...q, ...v].join(', ')}; best of ${repeat} runs each)`);
     }
   }
+  if (suite === 'all' && (await replaySuite(selected, repeat, values.json)) !== 0) failed = true;
   return failed ? 1 : 0;
+}
+
+/** The replay suite over the selected whole-PC workloads, then snapshot costs at 128 MiB. */
+async function replaySuite(selected: Workload[], repeat: number, json: boolean): Promise<number> {
+  const tmp = mkdtempSync(join(tmpdir(), 'bitrot-bench-'));
+  try {
+    for (const w of selected.filter((x) => x.machine === 'pc')) {
+      if (!json) note(`${w.name}: plain run, recorded run, replay, verified replay...`);
+      const flags = pcFlags(w.pc!, (rel) => {
+        const file = join(tmp, rel.replace(/[/\\]/g, '_'));
+        const img = readImage(rel);
+        const padded = new Uint8Array(Math.max(FLOPPY_SIZE, img.length));
+        padded.set(img);
+        writeFileSync(file, padded);
+        return file;
+      });
+      const f = measureReplay({ name: w.name, flags, untilText: w.pc!.untilText ? w.expect : undefined }, w.name === 'memtest' ? 1 : repeat);
+      if (json) console.log(JSON.stringify({ suite: 'replay', ...f }));
+      else {
+        console.log(
+          `${f.workload}: ${f.instructions} instructions; plain ${f.plainSeconds.toFixed(3)} s, recorded ${f.recordSeconds.toFixed(3)} s ` +
+            `(overhead ${f.recordOverheadPercent.toFixed(1)}%, ${f.recordingBytes} bytes), replay ${f.replaySeconds.toFixed(3)} s ` +
+            `(${f.replayVsRecord.toFixed(2)}x record speed), verified replay ${f.verifySeconds.toFixed(3)} s (${f.checkpointsVerified} checkpoints)`,
+        );
+      }
+    }
+    if (selected.some((w) => w.name === 'memtest')) {
+      if (!json) note('snapshots: memtest86+ with -m 128...');
+      const s = measureSnapshots('/boot/memtest86+ia32.bin', 1_500_000_000, 10_000_000);
+      if (json) console.log(JSON.stringify({ suite: 'snapshots', ...s }));
+      else {
+        const mb = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
+        console.log(
+          `snapshots (${s.guestMB} MiB guest at instruction ${s.atIcount}): full save ${s.fullSaveMs.toFixed(1)} ms, ${mb(s.fullBytes)} in memory, ` +
+            `${mb(s.fullFileBytes)} in a recording; incremental after ${s.incrementalAfter} more instructions: save ${s.incrementalSaveMs.toFixed(1)} ms, ` +
+            `${mb(s.incrementalBytes)} in memory, ${mb(s.incrementalFileBytes)} in a recording; restore full ${s.restoreFullMs.toFixed(1)} ms, ` +
+            `incremental ${s.restoreIncrementalMs.toFixed(1)} ms`,
+        );
+      }
+    }
+    return 0;
+  } catch (e) {
+    note(`replay suite FAILED: ${(e as Error).message}`);
+    return 1;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 main().then(

@@ -4,7 +4,7 @@
 
 import { Clock } from './clock.ts';
 import { InputDoor, OutputSink, type InputEvent } from './doors.ts';
-import { PhysicalMemory, PAGE_SHIFT, type MemoryState } from './memory.ts';
+import { PhysicalMemory, PAGE_SHIFT, PAGE_SIZE, type MemoryState } from './memory.ts';
 import { PortBus } from './io-bus.ts';
 import { CPU, type CpuState } from './cpu/cpu.ts';
 import { F } from './cpu/constants.ts';
@@ -233,8 +233,21 @@ export class PageDigests {
     this.h1 = new Int32Array(n);
     this.h2 = new Int32Array(n);
     this.stale = mem.addDirtyTracker();
-    this.stale.fill(1);
     this.words = new Int32Array(mem.backing.buffer, mem.backing.byteOffset, mem.ramSize >>> 2);
+    // Pages never written are zeros: one digest serves them all.
+    let z1 = 0x811c9dc5 | 0;
+    let z2 = 0;
+    for (let i = 0; i < PAGE_SIZE >>> 2; i++) {
+      z1 = Math.imul(z1, 0x01000193);
+      z2 = Math.imul(z2, 0x5bd1e995) ^ (z1 >>> 13);
+    }
+    for (let p = 0; p < n; p++) {
+      if (mem.mayBeNonZero(p)) this.stale[p] = 1;
+      else {
+        this.h1[p] = z1;
+        this.h2[p] = z2 ^ Math.imul(p + 1, 0x9e3779b1);
+      }
+    }
   }
 
   refresh(): void {
@@ -245,14 +258,14 @@ export class PageDigests {
       if (st[p] === 0) continue;
       st[p] = 0;
       let a = 0x811c9dc5 | 0;
-      let b = p | 0;
+      let b = 0;
       const end = (p + 1) << (PAGE_SHIFT - 2);
       for (let i = p << (PAGE_SHIFT - 2); i < end; i++) {
         a = Math.imul(a ^ w[i], 0x01000193);
         b = Math.imul(b ^ ((w[i] >>> 16) | (w[i] << 16)), 0x5bd1e995) ^ (a >>> 13);
       }
       this.h1[p] = a;
-      this.h2[p] = b;
+      this.h2[p] = b ^ Math.imul(p + 1, 0x9e3779b1);
     }
   }
 

@@ -89,6 +89,7 @@ export class PhysicalMemory {
     this.romTop = ramSize;
     this.backing = new Uint8Array(ramSize + romSpace);
     this.dirty = new Uint8Array(ramSize >>> PAGE_SHIFT);
+    this.everWritten = new Uint8Array(ramSize >>> PAGE_SHIFT);
     this.pageMap.fill(PageBits.UNMAPPED | PageBits.READ_SLOW | PageBits.WRITE_SLOW);
     for (let p = 0; p < ramSize >>> PAGE_SHIFT; p++) this.pageMap[p] = (p << PAGE_SHIFT) | PageBits.CLEAN | PageBits.WRITE_SLOW;
   }
@@ -387,6 +388,15 @@ export class PhysicalMemory {
   }
 
   private readonly trackers: Uint8Array[] = [];
+  private everWritten = new Uint8Array(0);
+
+  /**
+   * RAM pages that may hold something other than zeros: written (or restored) since power-on.
+   * Every other page is all zeros, which lets a state hash skip them.
+   */
+  mayBeNonZero(p: number): boolean {
+    return this.dirty[p] !== 0 || this.everWritten[p] !== 0;
+  }
 
   /** Move the pages written since the last sync into every tracker; those pages turn CLEAN. */
   syncDirty(): void {
@@ -395,6 +405,7 @@ export class PhysicalMemory {
     for (let p = 0; p < d.length; p++) {
       if (d[p] === 0) continue;
       d[p] = 0;
+      this.everWritten[p] = 1;
       for (let k = 0; k < ts.length; k++) ts[k][p] = 1;
       const e = this.pageMap[p];
       if ((e & ~0xfff) === p << PAGE_SHIFT && (e & (PageBits.MMIO | PageBits.UNMAPPED | PageBits.ROM)) === 0) {
@@ -447,6 +458,7 @@ export class PhysicalMemory {
    */
   restorePage(p: number, bytes: Uint8Array): void {
     this.backing.set(bytes, p << PAGE_SHIFT);
+    this.everWritten[p] = 1;
     this.codeGen[p]++;
     if (this.pageMap[p] & PageBits.CODE) this.onCodeWrite(p);
     const ts = this.trackers;
@@ -455,6 +467,7 @@ export class PhysicalMemory {
 
   private markAllRestored(): void {
     const n = this.ramSize >>> PAGE_SHIFT;
+    this.everWritten.fill(1);
     for (let p = 0; p < n; p++) {
       this.codeGen[p]++;
       if (this.pageMap[p] & PageBits.CODE) this.onCodeWrite(p);
