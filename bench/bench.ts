@@ -27,6 +27,8 @@ import { parseArgs } from 'node:util';
 import { createBareMachine } from '../engine/bare.ts';
 import { createPc } from '../engine/pc.ts';
 import { pcConfigFromArgs } from '../cli/commands/boot.ts';
+import { readFaultPlan } from '../cli/fault-plan.ts';
+import { attachFaults, type FaultPlan } from '../faults/index.ts';
 import { measureReplay, measureSnapshots } from './replay.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -135,6 +137,9 @@ function pcFlags(p: PcWorkload, floppyFile: (rel: string) => string): string[] {
   return args;
 }
 
+/** --faults FILE: a fault plan attached to bitrot's whole-PC runs (to measure what a plan costs). */
+let benchFaultPlan: FaultPlan | null = null;
+
 function runBitrot(w: Workload, floppyFile: (rel: string) => string): { instructions: number; seconds: number } {
   const start = process.hrtime.bigint();
   let m;
@@ -147,7 +152,9 @@ function runBitrot(w: Workload, floppyFile: (rel: string) => string): { instruct
     } catch (e) {
       throw new BenchError((e as Error).message);
     }
-    m = createPc(cfg).machine;
+    const pc = createPc(cfg);
+    if (benchFaultPlan) attachFaults(pc, benchFaultPlan, benchFaultPlan.seed ?? 0);
+    m = pc.machine;
     if (p.untilText) {
       let tail = '';
       const machine = m;
@@ -416,15 +423,17 @@ async function main(): Promise<number> {
       emulator: { type: 'string', multiple: true },
       repeat: { type: 'string', default: '3' },
       suite: { type: 'string', default: 'emulators' },
+      faults: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
     console.log(
-      'usage: npm run bench -- [--json] [--list] [--workload NAME]... [--emulator bitrot,qemu,v86]... [--repeat N] [--suite emulators|replay|all]\n' +
+      'usage: npm run bench -- [--json] [--list] [--workload NAME]... [--emulator bitrot,qemu,v86]... [--repeat N] [--suite emulators|replay|all] [--faults PLAN.yaml]\n' +
         '  --repeat N   QEMU and v86 runs (and their baselines) per measurement, fastest kept (default 3)\n' +
         '  --suite      emulators: bitrot, QEMU and v86 side by side (default); replay: record overhead, replay\n' +
-        '               speed and snapshot costs on the whole-PC workloads; all: both',
+        '               speed and snapshot costs on the whole-PC workloads; all: both\n' +
+        '  --faults     attach this fault plan to bitrot\'s whole-PC runs (what an idle plan costs)',
     );
     return 0;
   }
@@ -451,6 +460,14 @@ async function main(): Promise<number> {
   if (!Number.isInteger(repeat) || repeat < 1) {
     note(`--repeat wants a positive integer, not '${values.repeat}'`);
     return 2;
+  }
+  if (values.faults !== undefined) {
+    try {
+      benchFaultPlan = readFaultPlan(values.faults);
+    } catch (e) {
+      note((e as Error).message);
+      return 2;
+    }
   }
   const suite = values.suite;
   if (suite !== 'emulators' && suite !== 'replay' && suite !== 'all') {
