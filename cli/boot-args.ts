@@ -27,6 +27,9 @@ export interface BootConfig {
   snapshotEvery?: number;
   checkpointEvery?: number;
   traceEvery?: number;
+  /** GDB stub (gdbstub/): listen on this port (-s: 1234, --gdb PORT); wait for gdb first (-S). */
+  gdbPort?: number;
+  gdbWait: boolean;
 }
 
 export type OutputTarget = { kind: 'stdio' } | { kind: 'file'; path: string } | { kind: 'none' };
@@ -40,6 +43,7 @@ const VALUE_FLAGS = new Set([
   '--max-instructions', '--screen-dump', '--screenshot', '-display',
   '--faults', '--seed',
   '--record', '--snapshot-every', '--checkpoint-every', '--trace-every',
+  '--gdb',
 ]);
 
 export const BOOT_USAGE = [
@@ -49,7 +53,15 @@ export const BOOT_USAGE = [
   '                   [--max-instructions N] [--screen-dump FILE] [--screenshot FILE.png] [-display none]',
   '                   [--faults PLAN.yaml [--seed N]]',
   '                   [--record FILE [--snapshot-every N] [--checkpoint-every N] [--trace-every N]]',
+  '                   [-s | --gdb PORT] [-S]',
 ].join('\n');
+
+/** A TCP port for the GDB stub (0: any free one), or a one-line error. */
+export function gdbPort(flag: string, v: string): number {
+  const n = Number(v.replace(/^tcp:(127\.0\.0\.1|localhost)?:/, ''));
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new BootArgError(`${flag} takes a TCP port (1-65535), not '${v}'`);
+  return n;
+}
 
 /** A positive whole number for `flag`, or a one-line error. */
 export function positiveInt(flag: string, v: string): number {
@@ -74,6 +86,7 @@ export function parseBootArgs(args: string[]): BootConfig {
     noReboot: false,
     maxInstructions: Infinity,
     display: 'terminal',
+    gdbWait: false,
   };
   let serialSet = false;
   for (let i = 0; i < args.length; i++) {
@@ -85,6 +98,14 @@ export function parseBootArgs(args: string[]): BootConfig {
     }
     if (a === '-no-reboot' || a === '--no-reboot') {
       c.noReboot = true;
+      continue;
+    }
+    if (a === '-s') {
+      c.gdbPort ??= 1234;
+      continue;
+    }
+    if (a === '-S') {
+      c.gdbWait = true;
       continue;
     }
     if (a === '-nographic') {
@@ -130,6 +151,7 @@ export function parseBootArgs(args: string[]): BootConfig {
         break;
       }
       case '--record': c.record = v; break;
+      case '--gdb': c.gdbPort = gdbPort(a, v); break;
       case '--snapshot-every': c.snapshotEvery = positiveInt(a, v); break;
       case '--checkpoint-every': c.checkpointEvery = positiveInt(a, v); break;
       case '--trace-every': c.traceEvery = positiveInt(a, v); break;
@@ -165,6 +187,8 @@ export function parseBootArgs(args: string[]): BootConfig {
       throw new BootArgError((e as Error).message.replace('the checkpoint interval', '--checkpoint-every').replace('the trace interval', '--trace-every'));
     }
   }
+  if (c.gdbWait && c.gdbPort === undefined) throw new BootArgError('-S waits for gdb: give -s (port 1234) or --gdb PORT too');
+  if (c.gdbPort !== undefined && c.record) throw new BootArgError('--record with the GDB stub is not supported yet: record first, then debug with bitrot replay FILE --gdb PORT');
   if (c.seed !== undefined && c.faults === undefined) throw new BootArgError('--seed needs --faults PLAN.yaml (the seed drives the plan\'s random choices)');
   if (c.boot === 'a' && !c.fda) throw new BootArgError('-boot a needs -fda IMG');
   if (c.boot === 'c' && !c.hda) throw new BootArgError('-boot c needs -hda IMG');

@@ -23,6 +23,7 @@ import type { MachineConfig } from '../../replay/format.ts';
 import { parseBootArgs, BootArgError, BOOT_USAGE, type BootConfig } from '../boot-args.ts';
 import { encodePng } from '../png.ts';
 import { attachFaultPlan, FaultPlanFileError } from '../fault-plan.ts';
+import { runUnderGdb, prepareFaults, GdbRunError } from '../gdb-run.ts';
 
 export { BOOT_USAGE };
 
@@ -108,7 +109,9 @@ async function runBoot(c: BootConfig): Promise<number> {
     if (e instanceof OutputOpenError) throw new UserError(e.message);
     throw e;
   }
-  const session = new Session(m, { seekable: false });
+  // Under gdb the session keeps snapshots, so the run can also go backwards.
+  if (c.gdbPort !== undefined) prepareFaults(pc, faults !== null);
+  const session = c.gdbPort !== undefined ? new Session(m, { snapshotEvery: 5_000_000 }) : new Session(m, { seekable: false });
   let sink: FileSink | null = null;
   let recorder: Recorder | null = null;
   if (c.record) {
@@ -129,7 +132,17 @@ async function runBoot(c: BootConfig): Promise<number> {
   const t0 = process.hrtime.bigint();
   let r;
   try {
-    r = await drive(pc, session, recorder, {
+    if (c.gdbPort !== undefined) {
+      let g;
+      try {
+        g = await runUnderGdb(pc, session, { port: c.gdbPort, wait: c.gdbWait, maxInstructions: c.maxInstructions, who: 'bitrot boot', hasFaults: faults !== null });
+      } catch (e) {
+        if (e instanceof GdbRunError) throw new UserError(e.message);
+        throw e;
+      }
+      if (g === null) return 0;
+      r = g;
+    } else r = await drive(pc, session, recorder, {
       maxInstructions: c.maxInstructions,
       screen,
       stdin: c.serial.kind === 'stdio' ? 'serial' : screen && process.stdin.isTTY ? 'keyboard' : 'none',

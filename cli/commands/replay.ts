@@ -14,12 +14,13 @@ import { readRecordingFile, RecordingError, FileSink } from '../../replay/record
 import { replay, replaySession, splitRecording } from '../../replay/replayer.ts';
 import { Recorder } from '../../replay/recorder.ts';
 import { Session } from '../../replay/session.ts';
-import { BootArgError, positiveInt, type OutputTarget } from '../boot-args.ts';
+import { BootArgError, positiveInt, gdbPort, type OutputTarget } from '../boot-args.ts';
+import { replayTarget, runUnderGdb, GdbRunError } from '../gdb-run.ts';
 import { attachOutputs, drive, endOfRun, OutputOpenError } from '../live-run.ts';
 
 export const REPLAY_USAGE = [
   'usage: bitrot replay FILE [--verify] [--until-icount N] [-serial stdio|file:PATH|none] [-debugcon stdio|file:PATH|none]',
-  '                     [--go-live [--record NEW] [--max-instructions N]]',
+  '                     [--go-live [--record NEW] [--max-instructions N]] [--gdb PORT]',
 ].join('\n');
 
 interface ReplayArgs {
@@ -31,6 +32,8 @@ interface ReplayArgs {
   goLive: boolean;
   record?: string;
   maxInstructions: number;
+  /** Debug the recording with gdb (gdbstub/) on this port, stopped at its start. */
+  gdbPort?: number;
 }
 
 function outputTarget(flag: string, v: string): OutputTarget {
@@ -68,6 +71,7 @@ export function parseReplayArgs(args: string[]): ReplayArgs {
       }
       case '--max-instructions': r.maxInstructions = positiveInt(a, value()); break;
       case '--record': r.record = value(); break;
+      case '--gdb': r.gdbPort = gdbPort(a, value()); break;
       case '-serial': r.serial = outputTarget(a, value()); break;
       case '-debugcon': r.debugcon = outputTarget(a, value()); break;
       default:
@@ -111,7 +115,6 @@ async function runReplay(a: ReplayArgs): Promise<number> {
     console.error(`bitrot replay: recording '${a.file}' is ${rec.damage}; replaying its valid prefix (to instruction ${parts.lastIcount})`);
   }
   const h = rec.header;
-  if (h.faults) throw new RecordingError(`recording '${a.file}' has a fault plan, and this bitrot cannot inject faults yet`);
   const loaded = loadMachine(h.machine, h.images);
   loaded.pc.rtcStart = h.rtcStart;
   const pc = createPc(loaded.pc);
@@ -120,6 +123,22 @@ async function runReplay(a: ReplayArgs): Promise<number> {
   // shown: use them only when no output was asked for.
   const quiet = a.serial.kind === 'none' && a.debugcon.kind === 'none';
   const useSnapshots = parts.snapshots.length > 0 && a.until !== undefined && !a.verify && quiet;
+  if (a.gdbPort !== undefined) {
+    // Under gdb: stopped at the start, forwards and backwards within the recording.
+    const s = replaySession(pc, parts, { snapshotEvery: 5_000_000 });
+    let r;
+    try {
+      r = await runUnderGdb(pc, replayTarget(s, parts.end ? parts.end.n : parts.lastIcount), {
+        port: a.gdbPort, wait: true, maxInstructions: Infinity, who: 'bitrot replay', hasFaults: false,
+      });
+    } catch (e) {
+      if (e instanceof GdbRunError) throw new RecordingError(e.message);
+      throw e;
+    } finally {
+      outputs.close();
+    }
+    return r === null ? 0 : endOfRun('bitrot replay', pc, r);
+  }
   const session = useSnapshots ? replaySession(pc, parts, { snapshotEvery: Infinity }) : new Session(pc.machine, { timeline: parts.inputs, seekable: false });
   const end = parts.end ? parts.end.n : parts.lastIcount;
   const until = a.until ?? end;
