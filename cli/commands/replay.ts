@@ -9,6 +9,7 @@
 // --verify finds a divergence; 2 on bad usage or an unusable file.
 
 import { createPc } from '../../engine/pc.ts';
+import { attachFaults, formatFaultEvent, planFromData, FaultPlanError } from '../../faults/index.ts';
 import { loadMachine, ConfigError } from '../../replay/machine-config.ts';
 import { readRecordingFile, RecordingError, FileSink } from '../../replay/recording-file.ts';
 import { replay, replaySession, splitRecording } from '../../replay/replayer.ts';
@@ -118,6 +119,18 @@ async function runReplay(a: ReplayArgs): Promise<number> {
   const loaded = loadMachine(h.machine, h.images);
   loaded.pc.rtcStart = h.rtcStart;
   const pc = createPc(loaded.pc);
+  if (h.faults) {
+    // The recorded plan and seed: the replay injects exactly the same faults.
+    try {
+      attachFaults(pc, planFromData(h.faults.plan, a.file), h.faults.seed);
+      pc.machine.output.listen((e) => {
+        if (e.kind === 'fault') process.stderr.write(formatFaultEvent(e.icount, e.data) + '\n');
+      });
+    } catch (e) {
+      if (e instanceof FaultPlanError) throw new RecordingError(`recording '${a.file}': its fault plan is unusable: ${e.message}`);
+      throw e;
+    }
+  }
   const outputs = attachOutputs(pc, a.serial, a.debugcon);
   // Embedded snapshots skip ahead, but the output before the point they jump to is not
   // shown: use them only when no output was asked for.
