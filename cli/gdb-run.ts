@@ -54,7 +54,7 @@ export async function runUnderGdb(pc: Pc, session: DebugSession, o: GdbRunOption
         try {
           rule = parseFaultRule(text);
         } catch (e) {
-          if (e instanceof FaultPlanError) throw new Error(e.message);
+          if (e instanceof FaultPlanError) throw new Error(e.message, { cause: e });
           throw e;
         }
         session.push(FAULT_SOURCE, rule as unknown as Record<string, unknown>);
