@@ -175,9 +175,16 @@ export class Debugger {
     m.cpu.onTlbFlush = this.watches.some((w) => !w.physical) ? this.onTlbFlush : null;
   }
 
-  /** Stop listening (seeking through history must not stop at anything). */
-  private disarm(): void {
+  /**
+   * Stop listening (seeking through history must not stop at anything). With `all`, the
+   * breakpoints leave the CPU too, so that code in their pages runs compiled while seeking.
+   */
+  private disarm(all = false): void {
     const m = this.session.machine;
+    if (all && this.installedKey !== '') {
+      m.cpu.setBreakpoints([]);
+      this.installedKey = '';
+    }
     m.cpu.onBreakpoint = null;
     m.mem.onWatch = null;
     m.cpu.onTlbFlush = null;
@@ -197,7 +204,7 @@ export class Debugger {
 
   /** Go to exactly `icount` through the session, with nothing armed. */
   seek(icount: number): void {
-    this.disarm();
+    this.disarm(true);
     forgetAhead(this.session.machine);
     this.session.seek(icount);
   }
@@ -300,14 +307,19 @@ export class Debugger {
     const starts = s.snapshotIcounts().filter((i) => i >= begin && i < now);
     if (starts.length === 0 || starts[0] > begin) starts.unshift(begin);
     let end = now;
-    for (let k = starts.length - 1; k >= 0; k--) {
-      const start = starts[k];
+    // Windows before the current point, growing eightfold from 4096 instructions: the hit
+    // is usually close, and a window costs a seek (cheap near a snapshot) and a scan.
+    let width = 4096;
+    for (let k = starts.length - 1; k >= 0; ) {
+      const start = Math.max(starts[k], end - width);
+      width *= 8;
       const last = this.lastHitIn(start, end);
       if (last !== null) {
         this.seek(last.icount);
         return last.stop;
       }
       end = start;
+      if (start === starts[k]) k--;
       yield;
       if (interrupted()) {
         // Nothing hit between here and where the reverse run started.
