@@ -130,7 +130,7 @@ const ALIASES: Record<string, keyof FaultRule> = {
   nth: 'nth', every: 'every', probability: 'probability', p: 'probability', times: 'times', once: 'times',
   up: 'up', 'up-interval': 'up', down: 'down', 'down-interval': 'down',
   drive: 'drive', device: 'drive', sector: 'sector', lba: 'sector', sectors: 'sectors', badblocks: 'sectors', 'bad-blocks': 'sectors',
-  range: 'range', iotype: 'iotype', error: 'error', errno: 'error', 'clear-on-write': 'clearOnWrite', 'remap-on-write': 'clearOnWrite',
+  range: 'range', iotype: 'iotype', event: 'iotype', error: 'error', errno: 'error', 'clear-on-write': 'clearOnWrite', 'remap-on-write': 'clearOnWrite',
   offset: 'offset', xor: 'xor', set: 'set', pattern: 'set', mask: 'mask', 'fault-mask': 'mask', model: 'model', 'fault-model': 'model',
   bits: 'bits', 'random-bits': 'randomBits', bytes: 'bytes', delay: 'delay',
   'drop-writes': 'dropWrites', 'error-writes': 'errorWrites', 'error-reads': 'errorReads',

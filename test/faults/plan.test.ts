@@ -19,6 +19,7 @@ rules:
     drive: hda
     sector: 0
     errno: 5          # blkdebug: EIO
+    event: read_aio
     once: true
   - kind: corrupt
     drive: fda
@@ -53,7 +54,7 @@ describe('fault plans', () => {
     const p = parseFaultPlan(YAML, 'plan.yaml');
     expect(p.seed).toBe(42);
     expect(p.rules).toEqual([
-      { kind: 'read-error', name: 'bad-mbr', drive: 'hda', sector: 0, error: 'unc', times: 1 },
+      { kind: 'read-error', name: 'bad-mbr', drive: 'hda', sector: 0, error: 'unc', iotype: 'read', times: 1 },
       { kind: 'corrupt', drive: 'fd0', sector: 0, offset: 510, xor: [0, 255] },
       { kind: 'stuck-at', address: 0xa12344, bit: 2, value: 0 },
       { kind: 'reg-flip', pc: 0x7c1e, hits: 2, register: 'eax', mask: 0x100, model: 'toggle' },
