@@ -29,10 +29,10 @@ function memtestToTest5(): { at: Map<string, number>; serial: string; screen: st
   pc.machine.output.listen((e) => {
     if (e.kind !== 'serial' || typeof e.data !== 'number') return;
     tail = (tail + String.fromCharCode(e.data)).slice(-64);
-    const m = /(Status: Testing|#\d  \[)$/.exec(tail);
+    const m = /(Status: Testing|#\d {2}\[)$/.exec(tail);
     if (m && !at.has(m[1])) at.set(m[1], e.icount);
   });
-  const r = runGuest(pc, { limit: 4_000_000_000, until: /#5  \[/ });
+  const r = runGuest(pc, { limit: 4_000_000_000, until: /#5 {2}\[/ });
   expect(r.reason).toBe('matched');
   return { at, serial: r.serial, screen: pc.vga.screenDump().join('\n') };
 }
