@@ -61,6 +61,16 @@ export async function runUnderGdb(pc: Pc, session: DebugSession, o: GdbRunOption
         return `fault ${ruleLabel(rule, 0)} (${rule.kind}) injected at icount ${session.machine.icount}; it takes effect as the machine goes on`;
       }
     : null;
+  // Going back and running forward again replays output the terminal has already shown:
+  // only output past the furthest point reached goes out.
+  const out = session.machine.output;
+  const emit = out.emit.bind(out);
+  let shown = -1;
+  out.emit = (icount, kind, data, channel) => {
+    if (icount <= shown) return;
+    shown = icount;
+    emit(icount, kind, data, channel);
+  };
   const stub = new GdbStub(session, { devices: pc, fault });
   let server: GdbServer;
   try {
