@@ -89,7 +89,7 @@ export class SnapshotStore {
       const cand = this.changedSince(at);
       for (const p of cand) pages.set(p, backing.slice(p << PAGE_SHIFT, (p + 1) << PAGE_SHIFT));
     }
-    const snap: Snapshot = { icount, delivered, state, pages, bytes: pages.size * PAGE_SIZE + 4096 };
+    const snap: Snapshot = { icount, delivered, state, pages, bytes: pages.size * PAGE_SIZE + approxBytes(state) };
     const idx = at + 1;
     this.insertAfter(at, snap);
     this.written.fill(0);
@@ -117,7 +117,8 @@ export class SnapshotStore {
         if (!sameBytes(b, this.pageAt(at, p))) pages.set(p, b === zero ? new Uint8Array(PAGE_SIZE) : b);
       }
     } else for (const [p, b] of listed) pages.set(p, b);
-    const snap: Snapshot = { icount, delivered, state: { ...state, memory: { ...state.memory, pages: [], full: false } }, pages, bytes: pages.size * PAGE_SIZE + 4096 };
+    const rest = { ...state, memory: { ...state.memory, pages: [], full: false } };
+    const snap: Snapshot = { icount, delivered, state: rest, pages, bytes: pages.size * PAGE_SIZE + approxBytes(rest) };
     this.insertAfter(at, snap);
     if (this.basedOn > at) this.basedOn++;
     this.thin();
@@ -240,4 +241,14 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/** Roughly how many bytes a plain-data value holds (typed arrays dominate device state). */
+function approxBytes(v: unknown): number {
+  if (v === null || typeof v !== 'object') return 8;
+  if (ArrayBuffer.isView(v)) return v.byteLength + 16;
+  let n = 16;
+  if (Array.isArray(v)) for (const x of v) n += approxBytes(x);
+  else for (const k in v as Record<string, unknown>) n += 8 + approxBytes((v as Record<string, unknown>)[k]);
+  return n;
 }

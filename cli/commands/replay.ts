@@ -9,6 +9,7 @@
 // --verify finds a divergence; 2 on bad usage or an unusable file.
 
 import { createPc } from '../../engine/pc.ts';
+import { acceptDebuggerInput } from '../../gdbstub/inputs.ts';
 import { attachFaults, formatFaultEvent, planFromData, FaultPlanError } from '../../faults/index.ts';
 import { loadMachine, ConfigError } from '../../replay/machine-config.ts';
 import { readRecordingFile, RecordingError, FileSink } from '../../replay/recording-file.ts';
@@ -119,6 +120,8 @@ async function runReplay(a: ReplayArgs): Promise<number> {
   const loaded = loadMachine(h.machine, h.images);
   loaded.pc.rtcStart = h.rtcStart;
   const pc = createPc(loaded.pc);
+  // Writes made from gdb are input too: a recording may hold them.
+  acceptDebuggerInput(pc.machine);
   if (h.faults) {
     // The recorded plan and seed: the replay injects exactly the same faults.
     try {
@@ -142,7 +145,7 @@ async function runReplay(a: ReplayArgs): Promise<number> {
     let r;
     try {
       r = await runUnderGdb(pc, replayTarget(s, parts.end ? parts.end.n : parts.lastIcount), {
-        port: a.gdbPort, wait: true, maxInstructions: Infinity, who: 'bitrot replay', hasFaults: false,
+        port: a.gdbPort, wait: true, maxInstructions: Infinity, who: 'bitrot replay', hasFaults: h.faults !== null,
       });
     } catch (e) {
       if (e instanceof GdbRunError) throw new RecordingError(e.message);
