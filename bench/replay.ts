@@ -49,8 +49,8 @@ function pcFor(w: ReplayWorkload): Pc {
 }
 
 /** Run the workload plainly and find where it ends. */
-function plainRun(w: ReplayWorkload): { icount: number; seconds: number } {
-  const [r, seconds] = time(() => {
+function plainRun(w: ReplayWorkload): { icount: number } {
+  const [r] = time(() => {
     const pc = pcFor(w);
     const m = pc.machine;
     m.output.logLimit = 0;
@@ -71,41 +71,42 @@ function plainRun(w: ReplayWorkload): { icount: number; seconds: number } {
     const res = s.run(20e9);
     return endAt >= 0 ? endAt : res.icount;
   });
-  return { icount: r, seconds };
+  return { icount: r };
 }
 
 export function measureReplay(w: ReplayWorkload, repeat: number): ReplayFigures {
   const dir = mkdtempSync(join(tmpdir(), 'bitrot-bench-'));
   try {
-    let plain = Infinity;
-    let icount = 0;
-    for (let i = 0; i < repeat; i++) {
-      const p = plainRun(w);
-      plain = Math.min(plain, p.seconds);
-      icount = p.icount;
-    }
-    // A plain run to exactly that icount (the text stop is host-side; this is the same run).
+    // The end point, from one plain run (the text stop is host-side); then rounds of plain,
+    // recorded, replayed and verified runs to exactly that icount, interleaved so that drift
+    // in the machine's load hits them alike; the fastest of each is kept.
+    const icount = plainRun(w).icount;
     const file = join(dir, 'run.rec');
+    const plainTo = (): void => {
+      const pc = pcFor(w);
+      pc.machine.output.logLimit = 0;
+      new Session(pc.machine, { seekable: false }).run(icount);
+    };
+    const recordTo = (): void => {
+      const pc = pcFor(w);
+      pc.machine.output.logLimit = 0;
+      const s = new Session(pc.machine, { seekable: false });
+      const sink = new FileSink(file);
+      const rec = new Recorder(s, sink, { machine: { memoryMB: 0, noReboot: true }, images: [], rtcStart: RTC_DEFAULT_START, faults: null, parent: null });
+      rec.finish(rec.run(icount));
+      sink.close();
+    };
+    let plain = Infinity;
     let record = Infinity;
-    for (let i = 0; i < repeat; i++) {
-      const [, secs] = time(() => {
-        const pc = pcFor(w);
-        pc.machine.output.logLimit = 0;
-        const s = new Session(pc.machine, { seekable: false });
-        const sink = new FileSink(file);
-        const rec = new Recorder(s, sink, { machine: { memoryMB: 0, noReboot: true }, images: [], rtcStart: RTC_DEFAULT_START, faults: null, parent: null });
-        const r = rec.run(icount);
-        rec.finish(r);
-        sink.close();
-      });
-      record = Math.min(record, secs);
-    }
-    const bytes = statSync(file).size;
-    const parts = splitRecording(readRecordingFile(file));
     let replaySecs = Infinity;
     let verifySecs = Infinity;
     let verified = 0;
+    let bytes = 0;
     for (let i = 0; i < repeat; i++) {
+      plain = Math.min(plain, time(plainTo)[1]);
+      record = Math.min(record, time(recordTo)[1]);
+      bytes = statSync(file).size;
+      const parts = splitRecording(readRecordingFile(file));
       for (const verify of [false, true]) {
         const [res, secs] = time(() => {
           const pc = pcFor(w);

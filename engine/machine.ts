@@ -275,6 +275,11 @@ export class PageDigests {
     h.word(n);
   }
 
+  /** One page's digest folded to 32 bits. */
+  page32(p: number): number {
+    return (this.h1[p] ^ Math.imul(this.h2[p], 0x27d4eb2d)) >>> 0;
+  }
+
   /** One page's digest as 16 hex digits. */
   page(p: number): string {
     return (this.h1[p] >>> 0).toString(16).padStart(8, '0') + (this.h2[p] >>> 0).toString(16).padStart(8, '0');

@@ -83,7 +83,8 @@ export interface CheckpointRecord {
   devices: Record<string, string>;
   cpu: unknown;
   pages: Uint32Array;
-  pageDigests: string[];
+  /** A 32-bit digest of each of those pages, in the same order. */
+  pageDigests: Uint32Array;
   /** trace[k] is the CPU digest at icount (previous checkpoint + (k + 1) * traceEvery). */
   trace: Uint32Array;
 }

@@ -103,12 +103,12 @@ export class Tracer {
     m.mem.syncDirty();
     const w = this.written;
     const pages: number[] = [];
-    const pageDigests: string[] = [];
+    const pageDigests: number[] = [];
     for (let p = 0; p < w.length; p++) {
       if (w[p] === 0) continue;
       w[p] = 0;
       pages.push(p);
-      pageDigests.push(digests.page(p));
+      pageDigests.push(digests.page32(p));
     }
     const c: CheckpointRecord = {
       t: 'check',
@@ -120,7 +120,7 @@ export class Tracer {
       devices: parts.devices,
       cpu: m.cpu.save(),
       pages: Uint32Array.from(pages),
-      pageDigests,
+      pageDigests: Uint32Array.from(pageDigests),
       trace: Uint32Array.from(this.trace),
     };
     this.trace = [];

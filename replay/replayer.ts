@@ -175,10 +175,10 @@ function describeDivergence(m: Machine, rec: CheckpointRecord, mine: CheckpointR
   if (devs.length > 0) findings.push(`devices: ${devs.join(', ')}`);
   if (rec.memoryHash !== mine.memoryHash) {
     const digests = m.memoryDigests();
-    const recPages = new Map<number, string>();
+    const recPages = new Map<number, number>();
     rec.pages.forEach((p, i) => recPages.set(p, rec.pageDigests[i]));
     const differ: number[] = [];
-    for (const [p, d] of recPages) if (digests.page(p) !== d) differ.push(p);
+    for (const [p, d] of recPages) if (digests.page32(p) !== d) differ.push(p);
     for (const p of mine.pages) if (!recPages.has(p)) differ.push(p);
     differ.sort((a, b) => a - b);
     const list = differ.slice(0, 12).map((p) => hex(p << PAGE_SHIFT));
