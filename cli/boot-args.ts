@@ -70,7 +70,8 @@ export function positiveInt(flag: string, v: string): number {
   return n;
 }
 
-function target(flag: string, v: string): OutputTarget {
+/** An output flag's value: stdio, file:PATH or none. */
+export function target(flag: string, v: string): OutputTarget {
   if (v === 'stdio') return { kind: 'stdio' };
   if (v === 'none' || v === 'null') return { kind: 'none' };
   if (v.startsWith('file:') && v.length > 5) return { kind: 'file', path: v.slice(5) };

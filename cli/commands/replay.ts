@@ -16,7 +16,7 @@ import { readRecordingFile, RecordingError, FileSink } from '../../replay/record
 import { replay, replaySession, splitRecording } from '../../replay/replayer.ts';
 import { Recorder } from '../../replay/recorder.ts';
 import { Session } from '../../replay/session.ts';
-import { BootArgError, positiveInt, gdbPort, type OutputTarget } from '../boot-args.ts';
+import { BootArgError, positiveInt, gdbPort, target, type OutputTarget } from '../boot-args.ts';
 import { replayTarget, runUnderGdb, GdbRunError } from '../gdb-run.ts';
 import { attachOutputs, drive, endOfRun, OutputOpenError } from '../live-run.ts';
 
@@ -36,13 +36,6 @@ interface ReplayArgs {
   maxInstructions: number;
   /** Debug the recording with gdb (gdbstub/) on this port, stopped at its start. */
   gdbPort?: number;
-}
-
-function outputTarget(flag: string, v: string): OutputTarget {
-  if (v === 'stdio') return { kind: 'stdio' };
-  if (v === 'none' || v === 'null') return { kind: 'none' };
-  if (v.startsWith('file:') && v.length > 5) return { kind: 'file', path: v.slice(5) };
-  throw new BootArgError(`${flag} takes stdio, file:PATH or none, not '${v}'`);
 }
 
 export function parseReplayArgs(args: string[]): ReplayArgs {
@@ -74,8 +67,8 @@ export function parseReplayArgs(args: string[]): ReplayArgs {
       case '--max-instructions': r.maxInstructions = positiveInt(a, value()); break;
       case '--record': r.record = value(); break;
       case '--gdb': r.gdbPort = gdbPort(a, value()); break;
-      case '-serial': r.serial = outputTarget(a, value()); break;
-      case '-debugcon': r.debugcon = outputTarget(a, value()); break;
+      case '-serial': r.serial = target(a, value()); break;
+      case '-debugcon': r.debugcon = target(a, value()); break;
       default:
         if (a.startsWith('-')) throw new BootArgError(`unknown flag '${a}'`);
         files.push(a);
