@@ -630,7 +630,7 @@ async function replaySuite(selected: Workload[], repeat: number, json: boolean):
       else {
         console.log(
           `${f.workload}: ${f.instructions} instructions; plain ${f.plainSeconds.toFixed(3)} s, recorded ${f.recordSeconds.toFixed(3)} s ` +
-            `(overhead ${f.recordOverheadPercent.toFixed(1)}%, ${f.recordingBytes} bytes), replay ${f.replaySeconds.toFixed(3)} s ` +
+            `(overhead ${f.recordOverheadPercent.toFixed(1)}% end to end, ${f.checkpointPercent.toFixed(1)}% in checkpoints; ${f.recordingBytes} bytes), replay ${f.replaySeconds.toFixed(3)} s ` +
             `(${f.replayVsRecord.toFixed(2)}x record speed), verified replay ${f.verifySeconds.toFixed(3)} s (${f.checkpointsVerified} checkpoints)`,
         );
       }

@@ -36,6 +36,8 @@ export interface ReplayFigures {
   replayVsRecord: number;
   verifySeconds: number;
   checkpointsVerified: number;
+  /** Time the recorder spent in checkpoints, as a share of the plain run: its own cost. */
+  checkpointPercent: number;
 }
 
 function time<T>(f: () => T): [T, number] {
@@ -95,6 +97,7 @@ export function measureReplay(w: ReplayWorkload, repeat: number): ReplayFigures 
       const rec = new Recorder(s, sink, { machine: { memoryMB: 0, noReboot: true }, images: [], rtcStart: RTC_DEFAULT_START, faults: null, parent: null });
       rec.finish(rec.run(icount));
       sink.close();
+      checkpointMs = rec.tracer.checkpointMs;
     };
     let plain = Infinity;
     let record = Infinity;
@@ -102,6 +105,7 @@ export function measureReplay(w: ReplayWorkload, repeat: number): ReplayFigures 
     let verifySecs = Infinity;
     let verified = 0;
     let bytes = 0;
+    let checkpointMs = 0;
     for (let i = 0; i < repeat; i++) {
       plain = Math.min(plain, time(plainTo)[1]);
       record = Math.min(record, time(recordTo)[1]);
@@ -132,6 +136,7 @@ export function measureReplay(w: ReplayWorkload, repeat: number): ReplayFigures 
       replayVsRecord: record / replaySecs,
       verifySeconds: verifySecs,
       checkpointsVerified: verified,
+      checkpointPercent: (checkpointMs / 1000 / plain) * 100,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

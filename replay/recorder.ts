@@ -95,8 +95,12 @@ export class Tracer {
     }
   }
 
+  /** Host milliseconds spent making checkpoints (the recording's main cost). */
+  checkpointMs = 0;
+
   /** The checkpoint for the machine as it is now (also used for the final one). */
   checkpoint(): CheckpointRecord {
+    const t0 = performance.now();
     const m = this.session.machine;
     const parts = m.hashParts();
     const digests = m.memoryDigests();
@@ -126,6 +130,7 @@ export class Tracer {
     this.trace = [];
     this.lastCheck = m.icount;
     this.checkpointsMade++;
+    this.checkpointMs += performance.now() - t0;
     return c;
   }
 
