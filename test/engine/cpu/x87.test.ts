@@ -3,7 +3,8 @@
 // from the FPU state. Expected values follow the SDM; where binary64 is the model (arithmetic),
 // the operands are chosen so the exact result is a double or the rounding is the point.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -21,17 +22,34 @@ function hasNasm(): boolean {
 }
 const NASM = hasNasm();
 
+// NASM output is a pure function of the source: kept in memory, and on disk (keyed by the
+// source's SHA-256 and NASM's version) so later runs of the suite skip the assembler.
 const cache = new Map<string, Uint8Array>();
+const diskCache = join(tmpdir(), 'bitrot-nasm-cache');
+const nasmVersion = NASM ? execFileSync('nasm', ['-v'], { encoding: 'utf8' }).trim() : '';
 function assemble(src: string): Uint8Array {
   const hit = cache.get(src);
   if (hit) return hit;
+  const key = join(diskCache, `${createHash('sha256').update(nasmVersion).update('\0').update(src).digest('hex')}.bin`);
+  if (existsSync(key)) {
+    const b = new Uint8Array(readFileSync(key));
+    cache.set(src, b);
+    return b;
+  }
   const dir = mkdtempSync(join(tmpdir(), 'bitrot-x87-'));
   try {
     writeFileSync(join(dir, 'a.asm'), src);
     execFileSync('nasm', ['-f', 'bin', '-o', join(dir, 'a.bin'), join(dir, 'a.asm')]);
     const b = new Uint8Array(readFileSync(join(dir, 'a.bin')));
     cache.set(src, b);
+    mkdirSync(diskCache, { recursive: true });
+    // Written under a unique name, then renamed: a reader never sees half a file.
+    writeFileSync(join(dir, 'done.bin'), b);
+    renameSync(join(dir, 'done.bin'), key);
     return b;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EXDEV') return cache.get(src)!;
+    throw e;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -41,7 +59,7 @@ const OUT = 0x9000;
 
 /** A real-mode program at 0000:7C00 (DS = ES = SS = 0), ending in HLT. */
 function real(body: string): Machine {
-  return createBareMachine({ image: assemble(`bits 16\norg 0x7c00\n${body}\nhlt\n`) });
+  return createBareMachine({ image: assemble(`bits 16\norg 0x7c00\n${body}\nhlt\n`), ramSize: 1 << 20 });
 }
 
 /** A flat 32-bit protected-mode program at 0x8000 (CS 08h, data 10h), ending in HLT. */
@@ -1068,7 +1086,7 @@ describe.skipIf(!NASM)('x87 FPU', () => {
         const a = real(LOOP);
         expect(a.run(cut).reason).toBe('deadline');
         const snap = structuredClone(a.save());
-        const b = createBareMachine();
+        const b = createBareMachine({ ramSize: 1 << 20 });
         b.load(snap);
         expect(b.hash(), `cut ${cut}`).toBe(a.hash());
         run(b);
