@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { createBareMachine } from '../../engine/bare.ts';
+import { propertyRuns } from '../quick.ts';
 
 const GUESTS = ['exceptions', 'paging', 'v86', 'tasks', 'debugregs'].map((n) => ({
   name: n,
@@ -52,7 +53,7 @@ describe('machine determinism and snapshots', () => {
         expect(second.hash()).toBe(ref.hash);
         expect(outBefore + second.output.text('debugcon')).toBe(ref.out);
       }),
-      { numRuns: 40, seed: 42 },
+      { numRuns: propertyRuns(40), seed: 42 },
     );
   });
 });

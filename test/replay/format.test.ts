@@ -5,6 +5,7 @@ import { recordEcho } from './helpers.ts';
 import { Session } from '../../replay/session.ts';
 import { replay, splitRecording } from '../../replay/replayer.ts';
 import { echoPc } from './helpers.ts';
+import { propertyRuns } from '../quick.ts';
 
 const rec = recordEcho(
   [
@@ -64,7 +65,7 @@ describe('recording format', () => {
         expect(res.divergence).toBeNull();
         expect(res.checkpointsVerified).toBe(parts.checkpoints.length);
       }),
-      { numRuns: 25 },
+      { numRuns: propertyRuns(25) },
     );
   });
 

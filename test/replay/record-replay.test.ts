@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { Session } from '../../replay/session.ts';
 import { replay, replaySession } from '../../replay/replayer.ts';
 import { echoPc, recordEcho, type TimedInput } from './helpers.ts';
+import { propertyRuns } from '../quick.ts';
 
 const LIMIT = 30_000_000;
 
@@ -61,7 +62,7 @@ describe('record then replay (echo ROM)', () => {
         const plain = replayed(rec.parts, false);
         expect(plain.hash).toBe(rec.hash);
       }),
-      { numRuns: 12 },
+      { numRuns: propertyRuns(12) },
     );
   });
 
@@ -93,7 +94,7 @@ describe('record then replay (echo ROM)', () => {
         sb.run(12_000_000);
         expect(b.machine.hash()).toBe(ref.hash);
       }),
-      { numRuns: 10 },
+      { numRuns: propertyRuns(10) },
     );
   });
 

@@ -12,6 +12,7 @@ import { createPc } from '../../../engine/pc.ts';
 import type { Machine } from '../../../engine/machine.ts';
 import { S } from '../../../engine/cpu/constants.ts';
 import { StateHasher } from '../../../engine/hash.ts';
+import { propertyRuns } from '../../quick.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -469,7 +470,7 @@ describe('block compiler: random programs', () => {
         });
         expect(b.hash()).toBe(a.hash());
       }),
-      { numRuns: 300, seed: 0x1badb002 },
+      { numRuns: propertyRuns(300), seed: 0x1badb002 },
     );
   }, 600_000);
 });

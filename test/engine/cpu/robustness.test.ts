@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { createBareMachine } from '../../../engine/bare.ts';
 import { S } from '../../../engine/cpu/constants.ts';
+import { propertyRuns } from '../../quick.ts';
 
 type Mode = 'real' | 'pm16' | 'pm32';
 
@@ -55,7 +56,7 @@ describe('CPU robustness', () => {
           if (r.reason === 'deadline') expect(m.icount).toBe(start + budget);
         },
       ),
-      { numRuns: 300, seed: 0x5eed },
+      { numRuns: propertyRuns(300), seed: 0x5eed },
     );
   });
 
