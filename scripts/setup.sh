@@ -5,14 +5,17 @@
 # Debian packages: nasm (rebuilds the test programs), qemu-system-x86 + seabios (the
 # firmware, and the reference emulator for the benchmarks and the differential tool), gdb,
 # and the real guests of the slow tests: memtest86+, SYSLINUX (syslinux, mtools, dosfstools)
-# and GRUB (grub-pc-bin, xorriso). Node packages: npm ci.
+# and GRUB (grub-pc-bin, xorriso); Debian's i386 Linux kernel and static busybox
+# (linux-image-686:i386, busybox-static:i386, cpio; the i386 architecture is added for them).
+# Node packages: npm ci.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 deps_only=0
 [ "${1:-}" = "--deps-only" ] && deps_only=1
 
-pkgs=(nasm qemu-system-x86 seabios gdb memtest86+ syslinux syslinux-common mtools dosfstools grub-pc-bin xorriso)
+pkgs=(nasm qemu-system-x86 seabios gdb memtest86+ syslinux syslinux-common mtools dosfstools grub-pc-bin xorriso
+      linux-image-686:i386 busybox-static:i386 cpio)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -22,6 +25,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
     echo "setup: installing Debian packages: ${missing[*]}"
+    if printf '%s\n' "${missing[@]}" | grep -q ':i386$' && ! dpkg --print-foreign-architectures | grep -qx i386; then
+      $sudo dpkg --add-architecture i386
+    fi
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
