@@ -189,7 +189,7 @@ export function parseBootArgs(args: string[]): BootConfig {
     }
   }
   if (c.gdbWait && c.gdbPort === undefined) throw new BootArgError('-S waits for gdb: give -s (port 1234) or --gdb PORT too');
-  if (c.gdbPort !== undefined && c.record) throw new BootArgError('--record with the GDB stub is not supported yet: record first, then debug with bitrot replay FILE --gdb PORT');
+  if (c.gdbPort !== undefined && c.snapshotEvery) throw new BootArgError('--snapshot-every does not go with the GDB stub (its session keeps snapshots of its own)');
   if (c.seed !== undefined && c.faults === undefined) throw new BootArgError('--seed needs --faults PLAN.yaml (the seed drives the plan\'s random choices)');
   if (c.boot === 'a' && !c.fda) throw new BootArgError('-boot a needs -fda IMG');
   if (c.boot === 'c' && !c.hda) throw new BootArgError('-boot c needs -hda IMG');

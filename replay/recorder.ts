@@ -8,8 +8,9 @@
 // The Tracer is shared with the verifier: both walk the run in the same slices and take
 // the same digests, so a replay compares like with like.
 
-import type { RunResult } from '../engine/machine.ts';
-import type { Session } from './session.ts';
+import type { Machine, RunResult } from '../engine/machine.ts';
+import type { InputEvent } from '../engine/doors.ts';
+import { Session } from './session.ts';
 import { PAGE_SHIFT, PAGE_SIZE } from '../engine/memory.ts';
 import {
   encodeFrame,
@@ -249,4 +250,29 @@ export function snapshotRecord(session: Session, written: Uint8Array, first: boo
 function isZeroPage(b: Uint8Array, off: number): boolean {
   for (let i = off; i < off + PAGE_SIZE; i++) if (b[i] !== 0) return false;
   return true;
+}
+
+/**
+ * Write a recording of `timeline` up to `end` by running it again on `machine` (a fresh
+ * machine built from the same configuration, with the same fault plan): for runs that went
+ * back and forth under a debugger, whose final inputs are known only when the session ends.
+ * `endReason` is how the original run ended there (a debugger's kill is 'stopped').
+ */
+export function recordTimeline(
+  machine: Machine,
+  timeline: readonly InputEvent[],
+  end: number,
+  endReason: RunResult['reason'],
+  sink: RecordingSink,
+  header: HeaderFields,
+  opts: RecorderOptions,
+): { result: RunResult; bytes: number } {
+  // Pushed as input, not given as a replay's timeline: every event is new to this recording.
+  const session = new Session(machine, { seekable: false });
+  for (const e of timeline) if (e.icount <= end) session.push(e.source, e.payload, e.icount);
+  const rec = new Recorder(session, sink, header, opts);
+  let r = rec.run(end);
+  if (r.reason === 'deadline' && endReason !== 'deadline') r = { ...r, reason: endReason };
+  rec.finish(r);
+  return { result: r, bytes: rec.bytes };
 }

@@ -99,7 +99,10 @@ export function replay(session: Session, parts: RecordingParts, opts: { verify: 
   let r = tracer.run(limit, check);
   // The final checkpoint (written when the recording ended) sits at the end icount.
   if (divergence === null && r.icount === limit && byIcount.has(limit) && prev !== limit) check(tracer.checkpoint());
-  if (divergence === null && parts.end && r.icount === parts.end.n && r.reason !== parts.end.reason && parts.end.reason !== 'deadline') {
+  // A run stopped from the host (Ctrl-C, a debugger's kill) ended as 'stopped' where the
+  // replay simply reaches its limit; any other difference in how the run ended is real.
+  const hostStop = parts.end?.reason === 'stopped' && r.reason === 'deadline';
+  if (divergence === null && parts.end && r.icount === parts.end.n && r.reason !== parts.end.reason && parts.end.reason !== 'deadline' && !hostStop) {
     divergence = { icount: r.icount, findings: [`the run stopped with '${r.reason}', the recording with '${parts.end.reason}'`], cpuWindow: null };
   }
   tracer.dispose();

@@ -14,7 +14,10 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { RTC_DEFAULT_START } from '../../engine/devices/mc146818-rtc.ts';
 import { Session } from '../../replay/session.ts';
-import { Recorder } from '../../replay/recorder.ts';
+import { Recorder, recordTimeline, type HeaderFields, type RecorderOptions } from '../../replay/recorder.ts';
+import type { RunResult } from '../../engine/machine.ts';
+import { attachFaults, type FaultPlan } from '../../faults/index.ts';
+import { acceptDebuggerInput } from '../../gdbstub/inputs.ts';
 import { FileSink, RecordingError } from '../../replay/recording-file.ts';
 import { attachOutputs, drive, endOfRun, OutputOpenError } from '../live-run.ts';
 import { createPc, type PcConfig } from '../../engine/pc.ts';
@@ -114,6 +117,10 @@ async function runBoot(c: BootConfig): Promise<number> {
   const session = c.gdbPort !== undefined ? new Session(m, { snapshotEvery: 5_000_000 }) : new Session(m, { seekable: false });
   let sink: FileSink | null = null;
   let recorder: Recorder | null = null;
+  // Under gdb the stub sets an injector with no rules for `monitor fault`: a recording names it.
+  const faultHeader = faults ? { plan: faults.plan, seed: faults.seed } : c.gdbPort !== undefined ? { plan: { rules: [] }, seed: 0 } : null;
+  const header = { machine: loaded.machine, images: loaded.images, rtcStart: loaded.pc.rtcStart ?? RTC_DEFAULT_START, faults: faultHeader, parent: null };
+  const recordOpts = { snapshotEvery: c.snapshotEvery, checkpointEvery: c.checkpointEvery, traceEvery: c.traceEvery };
   if (c.record) {
     try {
       sink = new FileSink(c.record);
@@ -121,12 +128,8 @@ async function runBoot(c: BootConfig): Promise<number> {
       if (e instanceof RecordingError) throw new UserError(e.message);
       throw e;
     }
-    recorder = new Recorder(
-      session,
-      sink,
-      { machine: loaded.machine, images: loaded.images, rtcStart: loaded.pc.rtcStart ?? RTC_DEFAULT_START, faults: faults && { plan: faults.plan, seed: faults.seed }, parent: null },
-      { snapshotEvery: c.snapshotEvery, checkpointEvery: c.checkpointEvery, traceEvery: c.traceEvery },
-    );
+    // A run under gdb goes back and forth: it is written when the debugging ends.
+    if (c.gdbPort === undefined) recorder = new Recorder(session, sink, header, recordOpts);
   }
   const screen = c.display !== 'none' && process.stdout.isTTY === true && c.serial.kind !== 'stdio' && c.debugcon.kind !== 'stdio';
   const t0 = process.hrtime.bigint();
@@ -140,6 +143,7 @@ async function runBoot(c: BootConfig): Promise<number> {
         if (e instanceof GdbRunError) throw new UserError(e.message);
         throw e;
       }
+      if (sink) recordDebuggedRun(loaded, header, recordOpts, session, g, sink, c.record!);
       if (g === null) return 0;
       r = g;
     } else r = await drive(pc, session, recorder, {
@@ -166,4 +170,28 @@ async function runBoot(c: BootConfig): Promise<number> {
     else writeFileSync(c.screenshot, encodePng(fb.width, fb.height, fb.rgba));
   }
   return endOfRun('bitrot boot', pc, r);
+}
+
+/**
+ * Write the run a gdb session leaves behind: its timeline (input, debugger writes, faults
+ * injected by hand) up to the furthest point it reached, run again on a fresh PC.
+ */
+function recordDebuggedRun(
+  loaded: LoadedMachine,
+  header: HeaderFields,
+  opts: RecorderOptions,
+  session: Session,
+  end: RunResult | null,
+  sink: FileSink,
+  file: string,
+): void {
+  const fresh = createPc(loaded.pc);
+  const f = header.faults as { plan: FaultPlan; seed: number };
+  attachFaults(fresh, f.plan, f.seed);
+  acceptDebuggerInput(fresh.machine);
+  const upTo = session.furthest;
+  const reason = end === null ? 'stopped' : end.icount === upTo ? end.reason : 'deadline';
+  const { bytes } = recordTimeline(fresh.machine, session.timeline, upTo, reason, sink, header, opts);
+  sink.close();
+  console.error(`bitrot boot: recorded the debugged run (${upTo} instructions) to '${file}' (${bytes} bytes)`);
 }

@@ -19,6 +19,7 @@ describe('gdb flags', () => {
     expect(() => parseBootArgs(['-fda', 'x.img', '-S'])).toThrow(/-S waits for gdb: give -s/);
     expect(() => parseBootArgs(['-fda', 'x.img', '--gdb', 'http'])).toThrow(/--gdb takes a TCP port/);
     expect(() => parseBootArgs(['-fda', 'x.img', '--gdb', '70000'])).toThrow(/--gdb takes a TCP port/);
-    expect(() => parseBootArgs(['-fda', 'x.img', '-s', '--record', 'r.rec'])).toThrow(/not supported yet/);
+    expect(() => parseBootArgs(['-fda', 'x.img', '-s', '--record', 'r.rec', '--snapshot-every', '100'])).toThrow(/--snapshot-every does not go with the GDB stub/);
+    expect(parseBootArgs(['-fda', 'x.img', '-s', '--record', 'r.rec']).record).toBe('r.rec');
   });
 });
