@@ -1,0 +1,111 @@
+// Debian's i386 Linux kernel (linux-image-686, a bzImage) booted the way QEMU's -kernel does
+// it: SeaBIOS runs linuxboot_dma.bin, which loads the kernel and an initramfs through fw_cfg.
+// The initramfs (test/guests/linux/build-initramfs.sh: static busybox and a shell /init)
+// prints marker lines on COM1 from userspace and powers off; without ACPI the kernel halts
+// the CPU for good. The run is done twice and gives the same instruction counts.
+//
+// The command line: the console at 115200 baud (the kernel's default is 9600, and the UART
+// sends at its programmed rate, so that would cost ten times the instructions), and
+// cryptomgr.notests, which leaves out the crypto self-tests (their RSA and Diffie-Hellman
+// vectors alone take about 3.2 billion instructions; they pass without it). About 3 billion
+// instructions remain, 2.4 billion of them the XZ decompression of the kernel.
+// Skipped without SeaBIOS, QEMU's linuxboot_dma.bin (qemu-system-data), a
+// /boot/vmlinuz-*-686 (linux-image-686:i386), a 32-bit /bin/busybox (busybox-static:i386) or
+// cpio: scripts/setup.sh installs them.
+
+import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LINUXBOOT, haveBios, runGuest, seabiosPc } from './seabios-pc.ts';
+
+/** The newest Debian 686 kernel in /boot (or BITROT_LINUX_KERNEL). */
+function findKernel(): string | null {
+  if (process.env.BITROT_LINUX_KERNEL) return process.env.BITROT_LINUX_KERNEL;
+  if (!existsSync('/boot')) return null;
+  const names = readdirSync('/boot')
+    .filter((n) => /^vmlinuz-.*-686$/.test(n))
+    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  return names.length > 0 ? join('/boot', names[names.length - 1]) : null;
+}
+
+function is32BitElf(path: string): boolean {
+  if (!existsSync(path)) return false;
+  const b = readFileSync(path).subarray(0, 5);
+  return b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46 && b[4] === 1;
+}
+
+function haveCpio(): boolean {
+  try {
+    execFileSync('cpio', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const KERNEL = findKernel();
+const BUSYBOX = process.env.BUSYBOX ?? '/bin/busybox';
+const ready = haveBios && existsSync(LINUXBOOT) && KERNEL !== null && is32BitElf(BUSYBOX) && haveCpio();
+const skipNote = ready ? '' : ' (skipped: needs seabios, qemu-system-data, linux-image-686:i386, busybox-static:i386 and cpio)';
+const CMDLINE = 'console=ttyS0,115200 earlyprintk=serial,ttyS0,115200 panic=-1 cryptomgr.notests';
+
+/** The initramfs, built by the project's script into a temporary directory. */
+function buildInitramfs(): Uint8Array {
+  const dir = mkdtempSync(join(tmpdir(), 'bitrot-linux-'));
+  try {
+    const out = join(dir, 'initrd.cpio.gz');
+    execFileSync('bash', [fileURLToPath(new URL('../guests/linux/build-initramfs.sh', import.meta.url)), out], { stdio: 'ignore', env: { ...process.env, BUSYBOX } });
+    return readFileSync(out);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Boot to the halt after /init powers off: the icount at which each console line ended, and the output. */
+function bootLinux(kernel: Uint8Array, initrd: Uint8Array) {
+  const pc = seabiosPc({
+    ramSize: 128 << 20,
+    kernel: { image: kernel, initrd, cmdline: CMDLINE, linuxboot: readFileSync(LINUXBOOT) },
+  });
+  const lines: { icount: number; text: string }[] = [];
+  let line = '';
+  pc.machine.output.listen((e) => {
+    if (e.kind !== 'serial' || e.channel !== 0 || typeof e.data !== 'number') return;
+    if (e.data === 0x0a) {
+      lines.push({ icount: e.icount, text: line.replace(/\r$/, '') });
+      line = '';
+    } else line += String.fromCharCode(e.data);
+  });
+  const r = runGuest(pc, { limit: 6_000_000_000 });
+  return { reason: r.reason, icount: r.icount, serial: r.serial, lines };
+}
+
+describe(`Debian i386 Linux with -kernel/-initrd${skipNote}`, () => {
+  it.skipIf(!ready)('boots to its busybox /init, which prints from userspace and powers off; same icounts twice', { timeout: 1_500_000 }, () => {
+    const kernel = readFileSync(KERNEL!);
+    const release = /vmlinuz-(.*)$/.exec(KERNEL!)![1];
+    const initrd = buildInitramfs();
+    const a = bootLinux(kernel, initrd);
+    expect(a.serial).toContain(`Linux version ${release}`);
+    expect(a.serial).toContain(`Kernel command line: ${CMDLINE}`);
+    // the TSC (from the instruction count) agrees with the PIT and the tick: the kernel keeps it
+    expect(a.serial).toContain('clocksource: Switched to clocksource tsc\r\n');
+    expect(a.serial).toContain('Run /init as init process');
+    const texts = a.lines.map((l) => l.text);
+    expect(texts).toContain('bitrot-linux: userspace up');
+    expect(texts).toContain(`bitrot-linux: uname ${release}`);
+    expect(texts).toContain('bitrot-linux: cpus 1');
+    expect(texts).toContain('bitrot-linux: powering off');
+    expect(a.serial).toMatch(/reboot: System halted/);
+    expect(a.serial).not.toMatch(/Kernel panic|Oops|BUG:|general protection|invalid opcode/);
+    expect(a.reason).toBe('halted');
+
+    const b = bootLinux(kernel, initrd);
+    expect(b.reason).toBe('halted');
+    expect(b.icount).toBe(a.icount);
+    expect(b.lines).toEqual(a.lines);
+  });
+});
