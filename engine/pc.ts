@@ -10,7 +10,9 @@
 // writable medium sits under a CowOverlay that belongs to the run (and is saved with it).
 // A20 comes from port 0x92 and the i8042 output port (the last one written wins, as on QEMU)
 // and is enabled again by every reset.
-// Leaves out: ACPI power management (SeaBIOS builds its own tables), USB, network, SMP.
+// Leaves out: ACPI (no tables reach the guest: SeaBIOS takes them from QEMU's fw_cfg table
+// loader, which is not modelled, so Linux finds no RSDP, uses the MP table, and halts instead of
+// powering off), the PIIX4 power-management function and HPET, USB, network, SMP.
 
 import { Machine } from './machine.ts';
 import type { DeviceContext } from './devices/device.ts';

@@ -6,7 +6,8 @@
 # firmware, and the reference emulator for the benchmarks and the differential tool), gdb,
 # and the real guests of the slow tests: memtest86+, SYSLINUX (syslinux, mtools, dosfstools)
 # and GRUB (grub-pc-bin, xorriso); Debian's i386 Linux kernel and static busybox
-# (linux-image-686:i386, busybox-static:i386, cpio; the i386 architecture is added for them).
+# (linux-image-686:i386 and -686-pae:i386, busybox-static:i386, cpio; the i386 architecture is
+# added for them).
 # Node packages: npm ci.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +16,7 @@ deps_only=0
 [ "${1:-}" = "--deps-only" ] && deps_only=1
 
 pkgs=(nasm qemu-system-x86 seabios gdb memtest86+ syslinux syslinux-common mtools dosfstools grub-pc-bin xorriso
-      linux-image-686:i386 busybox-static:i386 cpio)
+      linux-image-686:i386 linux-image-686-pae:i386 busybox-static:i386 cpio)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
