@@ -70,6 +70,13 @@ export function positiveInt(flag: string, v: string): number {
   return n;
 }
 
+/** `--flag=value` as [flag, value]; anything else as [arg, undefined]. */
+export function splitFlag(arg: string): [string, string | undefined] {
+  if (!arg.startsWith('--') || !arg.includes('=')) return [arg, undefined];
+  const at = arg.indexOf('=');
+  return [arg.slice(0, at), arg.slice(at + 1)];
+}
+
 /** An output flag's value: stdio, file:PATH or none. */
 export function target(flag: string, v: string): OutputTarget {
   if (v === 'stdio') return { kind: 'stdio' };
@@ -91,12 +98,8 @@ export function parseBootArgs(args: string[]): BootConfig {
   };
   let serialSet = false;
   for (let i = 0; i < args.length; i++) {
-    let a = args[i];
-    let v: string | undefined;
-    if (a.startsWith('--') && a.includes('=')) {
-      v = a.slice(a.indexOf('=') + 1);
-      a = a.slice(0, a.indexOf('='));
-    }
+    const [a, given] = splitFlag(args[i]);
+    let v = given;
     if (a === '-no-reboot' || a === '--no-reboot') {
       c.noReboot = true;
       continue;

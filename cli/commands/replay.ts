@@ -16,7 +16,7 @@ import { readRecordingFile, RecordingError, FileSink } from '../../replay/record
 import { replay, replaySession, splitRecording } from '../../replay/replayer.ts';
 import { Recorder } from '../../replay/recorder.ts';
 import { Session } from '../../replay/session.ts';
-import { BootArgError, positiveInt, gdbPort, target, type OutputTarget } from '../boot-args.ts';
+import { BootArgError, positiveInt, gdbPort, splitFlag, target, type OutputTarget } from '../boot-args.ts';
 import { replayTarget, runUnderGdb, GdbRunError } from '../gdb-run.ts';
 import { attachOutputs, drive, endOfRun, OutputOpenError } from '../live-run.ts';
 
@@ -42,12 +42,7 @@ export function parseReplayArgs(args: string[]): ReplayArgs {
   const r: ReplayArgs = { file: '', verify: false, serial: { kind: 'none' }, debugcon: { kind: 'none' }, goLive: false, maxInstructions: Infinity };
   const files: string[] = [];
   for (let i = 0; i < args.length; i++) {
-    let a = args[i];
-    let v: string | undefined;
-    if (a.startsWith('--') && a.includes('=')) {
-      v = a.slice(a.indexOf('=') + 1);
-      a = a.slice(0, a.indexOf('='));
-    }
+    const [a, v] = splitFlag(args[i]);
     const value = () => {
       if (v !== undefined) return v;
       const next = args[++i];

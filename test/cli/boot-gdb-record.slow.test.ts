@@ -5,24 +5,13 @@
 import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gdb, registers } from '../gdbstub/helpers.ts';
+import { freePort, gdb, registers } from '../gdbstub/helpers.ts';
 import { ECHO_ROM_PATH } from '../replay/helpers.ts';
 import { decodeRecording } from '../../replay/format.ts';
 
 const CLI = new URL('../../cli/bitrot.js', import.meta.url).pathname;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 describe('bitrot boot under gdb with --record', () => {
   it('writes the debugged run, gdb writes and hand-injected faults included, and it replays exactly', async () => {

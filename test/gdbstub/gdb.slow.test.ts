@@ -7,8 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createServer } from 'node:net';
-import { bareRig, pcRig, guest, gdb, registers } from './helpers.ts';
+import { bareRig, pcRig, guest, gdb, registers, freePort } from './helpers.ts';
 
 const COMPARED = ['eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi', 'eip', 'eflags', 'cs', 'ss', 'ds', 'es', 'fs', 'gs', 'fs_base', 'gs_base', 'cr0', 'cr2', 'cr3', 'cr4'];
 
@@ -135,16 +134,6 @@ describe('gdb on a boot sector (bare machine)', () => {
     }
   });
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 describe('gdb on a boot sector through SeaBIOS, against QEMU', () => {
   it('stops at 0x7c00 and steps with the same registers as QEMU gdbstub', async () => {

@@ -9,6 +9,7 @@ import type { Machine } from '../../engine/machine.ts';
 import { Session } from '../../replay/session.ts';
 import { GdbStub } from '../../gdbstub/stub.ts';
 import { GdbServer } from '../../gdbstub/server.ts';
+import { createServer } from 'node:net';
 
 export const GUESTS = new URL('./guests/bin/', import.meta.url).pathname;
 export const GDB = '/usr/bin/gdb';
@@ -72,4 +73,15 @@ export function registers(out: string): Map<string, string> {
     if (mm) r.set(mm[1], mm[2]);
   }
   return r;
+}
+
+/** A TCP port on 127.0.0.1 that nothing listens on right now. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
 }
