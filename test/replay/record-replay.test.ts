@@ -1,8 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Session } from '../../replay/session.ts';
-import { replay, replaySession } from '../../replay/replayer.ts';
-import { echoPc, recordEcho, type TimedInput } from './helpers.ts';
+import { replay, replaySession, splitRecording } from '../../replay/replayer.ts';
+import { Recorder } from '../../replay/recorder.ts';
+import { decodeRecording } from '../../replay/format.ts';
+import { createBareMachine } from '../../engine/bare.ts';
+import { RTC_DEFAULT_START } from '../../engine/devices/mc146818-rtc.ts';
+import { echoPc, recordEcho, MemorySink, type TimedInput } from './helpers.ts';
 import { propertyRuns } from '../quick.ts';
 
 const LIMIT = 30_000_000;
@@ -119,5 +123,27 @@ describe('record then replay (echo ROM)', () => {
     }
     s.seek(20_000_000);
     expect(pc.machine.hash()).toBe(rec.hash);
+  });
+});
+
+describe('a run that ends halted for good', () => {
+  it('replays to the same end, halted, with every checkpoint matching', () => {
+    // The bare machine (no timers) running `mov cx, 1000; loop $; cli; hlt`: halted for good.
+    const mk = () => ({ machine: createBareMachine({ image: new Uint8Array([0xb9, 0xe8, 0x03, 0xe2, 0xfe, 0xfa, 0xf4]), ramSize: 1 << 20 }) });
+    const pc = mk();
+    const s = new Session(pc.machine, { seekable: false });
+    const sink = new MemorySink();
+    const rec = new Recorder(s, sink, { machine: { memoryMB: 2, noReboot: true }, images: [], rtcStart: RTC_DEFAULT_START, faults: null, parent: null });
+    const r = rec.run(1_000_000);
+    expect(r.reason).toBe('halted');
+    rec.finish(r);
+    const parts = splitRecording(decodeRecording(sink.bytes()));
+    for (const verify of [true, false]) {
+      const again = mk();
+      const res = replay(new Session(again.machine, { timeline: parts.inputs, seekable: false }), parts, { verify });
+      expect(res.divergence).toBeNull();
+      expect(res.run).toEqual({ reason: 'halted', icount: r.icount });
+      expect(again.machine.hash()).toBe(pc.machine.hash());
+    }
   });
 });
