@@ -82,7 +82,9 @@ export class SnapshotStore {
     const backing = m.mem.backing;
     const nPages = m.mem.ramSize >>> PAGE_SHIFT;
     if (this.list.length === 0 || at < 0) {
-      for (let p = 0; p < nPages; p++) pages.set(p, backing.slice(p << PAGE_SHIFT, (p + 1) << PAGE_SHIFT));
+      // One copy of all RAM, and a view of it per page.
+      const all = backing.slice(0, nPages << PAGE_SHIFT);
+      for (let p = 0; p < nPages; p++) pages.set(p, all.subarray(p << PAGE_SHIFT, (p + 1) << PAGE_SHIFT));
     } else {
       // Pages that differ from snapshot `at`: written since the machine matched basedOn, plus
       // those between basedOn and `at` when the machine descends from elsewhere.
