@@ -155,6 +155,8 @@ async function runReplay(a: ReplayArgs): Promise<number> {
     outputs.close();
     console.error(`bitrot replay: divergence at checkpoint icount ${res.divergence.icount} (${res.checkpointsVerified} checkpoints matched before it):`);
     for (const f of res.divergence.findings) console.error(`  ${f}`);
+    const from = res.divergence.cpuWindow ? res.divergence.cpuWindow[0] : res.divergence.icount - h.checkpointEvery;
+    console.error(`  to look closer: bitrot replay ${a.file} --gdb 1234, then in gdb: monitor seek ${Math.max(0, from)}`);
     return 4;
   }
   const ips = secs > 0 ? ` in ${secs.toFixed(2)} s (${(m.icount / secs / 1e6).toFixed(1)} MIPS)` : '';
