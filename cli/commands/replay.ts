@@ -100,7 +100,12 @@ export async function replayCommand(args: string[]): Promise<number> {
 
 async function runReplay(a: ReplayArgs): Promise<number> {
   const rec = readRecordingFile(a.file);
-  const parts = splitRecording(rec);
+  let parts;
+  try {
+    parts = splitRecording(rec);
+  } catch (e) {
+    throw new RecordingError(`recording '${a.file}' is damaged: ${(e as Error).message}`);
+  }
   if (rec.damage) {
     console.error(`bitrot replay: recording '${a.file}' is ${rec.damage}; replaying its valid prefix (to instruction ${parts.lastIcount})`);
   }
@@ -122,6 +127,8 @@ async function runReplay(a: ReplayArgs): Promise<number> {
       throw e;
     }
   }
+  const foreign = parts.inputs.find((e) => !pc.machine.input.accepts(e.source));
+  if (foreign) throw new RecordingError(`recording '${a.file}' has input from '${foreign.source}' (at instruction ${foreign.icount}), which this machine does not take`);
   const outputs = attachOutputs(pc, a.serial, a.debugcon);
   // Embedded snapshots skip ahead, but the output before the point they jump to is not
   // shown: use them only when no output was asked for.

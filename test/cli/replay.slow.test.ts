@@ -82,6 +82,13 @@ describe('bitrot boot --record / bitrot replay (separate processes)', () => {
     writeFileSync(text, 'not a recording');
     expect(bitrot(['replay', text]).stderr.trim()).toBe(`bitrot replay: recording '${text}': not a bitrot recording (it does not start with "BITROT-REC")`);
     expect(bitrot(['replay', join(dir, 'missing.rec')]).stderr.trim()).toBe(`bitrot replay: cannot read recording '${join(dir, 'missing.rec')}': no such file`);
+    // well-formed frames, wrong content: input from nowhere, and time running backwards
+    const foreign = join(dir, 'foreign.rec');
+    writeFileSync(foreign, Buffer.concat([magicBytes(), encodeFrame(d.header), encodeFrame({ t: 'input', n: 5, source: 'nosuch', payload: 1 })]));
+    expect(bitrot(['replay', foreign]).stderr.trim()).toBe(`bitrot replay: recording '${foreign}' has input from 'nosuch' (at instruction 5), which this machine does not take`);
+    const backwards = join(dir, 'backwards.rec');
+    writeFileSync(backwards, Buffer.concat([magicBytes(), encodeFrame(d.header), encodeFrame({ t: 'input', n: 7, source: 'serial0', payload: 'x' }), encodeFrame({ t: 'input', n: 3, source: 'serial0', payload: 'y' })]));
+    expect(bitrot(['replay', backwards]).stderr.trim()).toBe(`bitrot replay: recording '${backwards}' is damaged: record at icount 3 comes after one at 7`);
     const u = bitrot(['replay']);
     expect(u.status).toBe(2);
     expect(u.stderr.split('\n')[0]).toBe('bitrot replay: no recording given');
