@@ -16,6 +16,17 @@ export interface InputEvent {
 
 export type InputHandler = (payload: Payload, icount: number) => void;
 
+/** A device refused an input event's payload (a front end's bug, or a damaged recording). */
+export class InputRefused extends Error {
+  constructor(
+    readonly source: string,
+    readonly icount: number,
+    why: string,
+  ) {
+    super(`input '${source}' at instruction ${icount} was refused: ${why}`);
+  }
+}
+
 export class InputDoor {
   /** Pending events in delivery order (icount ascending, then arrival order). */
   private queue: InputEvent[] = [];
@@ -59,7 +70,11 @@ export class InputDoor {
       const e = this.queue.shift()!;
       this.next = this.queue.length > 0 ? this.queue[0].icount : Number.POSITIVE_INFINITY;
       for (const l of this.listeners) l(e);
-      this.handlers.get(e.source)!(e.payload, e.icount);
+      try {
+        this.handlers.get(e.source)!(e.payload, e.icount);
+      } catch (err) {
+        throw new InputRefused(e.source, e.icount, err instanceof Error ? err.message : String(err));
+      }
     }
   }
 

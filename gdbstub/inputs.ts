@@ -22,6 +22,8 @@ export type DebuggerInput =
 
 /** Apply one debugger input to the machine (at an instruction boundary). */
 export function applyDebuggerInput(m: Machine, p: DebuggerInput): void {
+  // A recording is data from outside: anything not shaped like a debugger write is ignored.
+  if (!isDebuggerInput(p)) return;
   const bytes = bytesOfHex(p.hex);
   if (bytes === null) return;
   if (p.op === 'reg') {
@@ -39,6 +41,14 @@ export function applyDebuggerInput(m: Machine, p: DebuggerInput): void {
     writePhysical(m, s.phys, bytes.subarray(at, at + s.len));
     at += s.len;
   }
+}
+
+function isDebuggerInput(p: unknown): p is DebuggerInput {
+  if (p === null || typeof p !== 'object') return false;
+  const o = p as Record<string, unknown>;
+  if (typeof o.hex !== 'string') return false;
+  if (o.op === 'reg') return Number.isInteger(o.n);
+  return o.op === 'mem' && Number.isInteger(o.addr) && typeof o.physical === 'boolean';
 }
 
 /** Debugger inputs applied ahead of their delivery, per machine. */

@@ -9,6 +9,7 @@
 // --verify finds a divergence; 2 on bad usage or an unusable file.
 
 import { createPc } from '../../engine/pc.ts';
+import { InputRefused } from '../../engine/doors.ts';
 import { acceptDebuggerInput } from '../../gdbstub/inputs.ts';
 import { attachFaults, formatFaultEvent, planFromData, FaultPlanError } from '../../faults/index.ts';
 import { loadMachine, ConfigError } from '../../replay/machine-config.ts';
@@ -92,6 +93,10 @@ export async function replayCommand(args: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof RecordingError || e instanceof ConfigError || e instanceof OutputOpenError) {
       console.error(`bitrot replay: ${e.message}`);
+      return 2;
+    }
+    if (e instanceof InputRefused) {
+      console.error(`bitrot replay: recording '${a.file}': ${e.message}`);
       return 2;
     }
     throw e;
