@@ -59,7 +59,12 @@ export interface DriveOptions {
 }
 
 /** Run the session (recording if `recorder`) until the guest stops, the limit, or Ctrl-C. */
-export async function drive(pc: Pc, session: Session, recorder: Recorder | null, o: DriveOptions): Promise<RunResult> {
+/** How a driven run ended; `interrupted` when the user stopped it with Ctrl-C. */
+export interface DriveResult extends RunResult {
+  interrupted: boolean;
+}
+
+export async function drive(pc: Pc, session: Session, recorder: Recorder | null, o: DriveOptions): Promise<DriveResult> {
   let stop = false;
   const stdin = process.stdin;
   const raw = o.stdin !== 'none' && stdin.isTTY === true;
@@ -99,12 +104,10 @@ export async function drive(pc: Pc, session: Session, recorder: Recorder | null,
       // Let the host's input in.
       await new Promise((res) => setImmediate(res));
       if (stop) {
-        r = { reason: 'stopped', icount: session.icount };
-        interrupted = true;
-        break;
+        return { reason: 'stopped', icount: session.icount, interrupted: true };
       }
     }
-    return r;
+    return { ...r, interrupted: false };
   } finally {
     process.off('SIGINT', onSigint);
     if (o.stdin !== 'none') {
@@ -115,9 +118,6 @@ export async function drive(pc: Pc, session: Session, recorder: Recorder | null,
   }
 }
 
-/** The run ended because the user pressed Ctrl-C (set by drive). */
-export let interrupted = false;
-
 /** Key presses last 20 ms of guest time. */
 const KEY_HOLD = NOMINAL_HZ / 50;
 
@@ -126,7 +126,7 @@ function drawScreen(lines: string[]): void {
 }
 
 /** Say how the run ended (stderr) and return the exit status, as QEMU would. */
-export function endOfRun(cmd: string, pc: Pc, r: RunResult): number {
+export function endOfRun(cmd: string, pc: Pc, r: RunResult & { interrupted?: boolean }): number {
   const m = pc.machine;
   switch (r.reason) {
     case 'exit':
@@ -138,7 +138,7 @@ export function endOfRun(cmd: string, pc: Pc, r: RunResult): number {
       console.error(`${cmd}: the guest halted for good at instruction ${r.icount}`);
       return 0;
     case 'stopped':
-      if (interrupted) console.error(`${cmd}: stopped by Ctrl-C at instruction ${r.icount}`);
+      if (r.interrupted) console.error(`${cmd}: stopped by Ctrl-C at instruction ${r.icount}`);
       else console.error(`${cmd}: the guest asked for a reset (${pc.resetRequest ?? 'unknown'}) at instruction ${r.icount}; stopped (-no-reboot)`);
       return 0;
     default:

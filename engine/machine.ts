@@ -100,14 +100,15 @@ export class Machine {
       // Timers due now fire before the run returns at its limit; input due now is delivered
       // only when the machine goes on from here, so input that arrives while the machine
       // stands at a limit takes effect at the same point as input recorded for that icount.
+      // A machine halted for good says so even at its limit, so a replay that stops where the
+      // recorded run ended finds the same ending.
       clock.fireDue();
       if (this.pendingStop !== null) return this.stopped();
+      if (this.haltedForGood()) return { reason: 'halted', icount: clock.icount };
       if (clock.icount >= limit) return { reason: 'deadline', icount: clock.icount };
       this.input.deliverDue(clock.icount);
       if (this.pendingStop !== null) return this.stopped();
-      if (cpu.halted && !this.wakeable() && clock.next === Infinity && this.input.next === Infinity) {
-        return { reason: 'halted', icount: clock.icount };
-      }
+      if (this.haltedForGood()) return { reason: 'halted', icount: clock.icount };
       let next = limit;
       if (clock.next < next) next = clock.next;
       if (this.input.next < next) next = this.input.next;
@@ -116,10 +117,15 @@ export class Machine {
       // HLT: time jumps straight to the next event (or the limit) if nothing woke the CPU;
       // with nothing scheduled at all, the guest has halted for good.
       if (cpu.halted && clock.icount < next && !this.wakeable()) {
-        if (clock.next === Infinity && this.input.next === Infinity) return { reason: 'halted', icount: clock.icount };
+        if (this.haltedForGood()) return { reason: 'halted', icount: clock.icount };
         clock.icount = next;
       }
     }
+  }
+
+  /** The CPU is halted and nothing (interrupt, timer, input) can ever wake it. */
+  private haltedForGood(): boolean {
+    return this.cpu.halted && !this.wakeable() && this.clock.next === Infinity && this.input.next === Infinity;
   }
 
   /** A halted CPU would take an interrupt now. */
@@ -221,6 +227,23 @@ export interface StateHashParts {
   all: string;
 }
 
+/** The two halves of the last page digest `digestWords` computed (no allocation per page). */
+let digestA = 0;
+let digestB = 0;
+
+/** Digest the 4 KiB page of 32-bit words starting at w[start] into digestA/digestB. */
+function digestWords(w: Int32Array, start: number): void {
+  let a = 0x811c9dc5 | 0;
+  let b = 0;
+  const end = start + (PAGE_SIZE >>> 2);
+  for (let i = start; i < end; i++) {
+    a = Math.imul(a ^ w[i], 0x01000193);
+    b = Math.imul(b ^ ((w[i] >>> 16) | (w[i] << 16)), 0x5bd1e995) ^ (a >>> 13);
+  }
+  digestA = a;
+  digestB = b;
+}
+
 /** Digests of every RAM page, kept current through a dirty tracker of their own. */
 export class PageDigests {
   readonly h1: Int32Array;
@@ -235,12 +258,9 @@ export class PageDigests {
     this.stale = mem.addDirtyTracker();
     this.words = new Int32Array(mem.backing.buffer, mem.backing.byteOffset, mem.ramSize >>> 2);
     // Pages never written are zeros: one digest serves them all.
-    let z1 = 0x811c9dc5 | 0;
-    let z2 = 0;
-    for (let i = 0; i < PAGE_SIZE >>> 2; i++) {
-      z1 = Math.imul(z1, 0x01000193);
-      z2 = Math.imul(z2, 0x5bd1e995) ^ (z1 >>> 13);
-    }
+    digestWords(new Int32Array(PAGE_SIZE >>> 2), 0);
+    const z1 = digestA;
+    const z2 = digestB;
     for (let p = 0; p < n; p++) {
       if (mem.mayBeNonZero(p)) this.stale[p] = 1;
       else {
@@ -257,15 +277,9 @@ export class PageDigests {
     for (let p = 0; p < st.length; p++) {
       if (st[p] === 0) continue;
       st[p] = 0;
-      let a = 0x811c9dc5 | 0;
-      let b = 0;
-      const end = (p + 1) << (PAGE_SHIFT - 2);
-      for (let i = p << (PAGE_SHIFT - 2); i < end; i++) {
-        a = Math.imul(a ^ w[i], 0x01000193);
-        b = Math.imul(b ^ ((w[i] >>> 16) | (w[i] << 16)), 0x5bd1e995) ^ (a >>> 13);
-      }
-      this.h1[p] = a;
-      this.h2[p] = b ^ Math.imul(p + 1, 0x9e3779b1);
+      digestWords(w, p << (PAGE_SHIFT - 2));
+      this.h1[p] = digestA;
+      this.h2[p] = digestB ^ Math.imul(p + 1, 0x9e3779b1);
     }
   }
 

@@ -66,6 +66,8 @@ export class PhysicalMemory {
   readonly codeGen = new Uint32Array(NUM_PAGES);
   /** RAM pages written since the last `takeDirty()`. */
   readonly dirty: Uint8Array;
+  /** RAM pages written (or restored) since power-on: the others are all zeros. */
+  private readonly everWritten: Uint8Array;
   private readonly mmio = new Map<number, MmioHandler>();
   private readonly hooks = new Map<number, MemoryPageHook>();
   /** 0xffffffff with the A20 gate open, 0xffefffff with it closed (bit 20 forced low). */
@@ -388,7 +390,6 @@ export class PhysicalMemory {
   }
 
   private readonly trackers: Uint8Array[] = [];
-  private everWritten = new Uint8Array(0);
 
   /**
    * RAM pages that may hold something other than zeros: written (or restored) since power-on.
@@ -447,8 +448,8 @@ export class PhysicalMemory {
     if (s.full) {
       this.backing.fill(0, 0, this.ramSize);
       this.markAllRestored();
-    }
-    for (const [p, bytes] of s.pages) this.restorePage(p, bytes);
+      for (const [p, bytes] of s.pages) this.backing.set(bytes, p << PAGE_SHIFT);
+    } else for (const [p, bytes] of s.pages) this.restorePage(p, bytes);
     this.a20Mask = s.a20 ? -1 : ~(1 << 20);
   }
 
@@ -475,8 +476,5 @@ export class PhysicalMemory {
     for (const t of this.trackers) t.fill(1);
   }
 
-  /** ROM images are part of the machine configuration, not state; RAM is. */
-  hashInto(h: { bytes(b: Uint8Array): unknown }): void {
-    h.bytes(this.backing.subarray(0, this.ramSize));
-  }
+
 }

@@ -74,9 +74,9 @@ export function replay(session: Session, parts: RecordingParts, opts: { verify: 
     // Skip ahead with the recording's snapshots when the target is past one.
     if (session.snapshotIcounts().some((n) => n > session.icount && n <= limit)) {
       const r = session.seek(limit);
-      return { run: settle(session, parts, r), checkpointsVerified: 0, divergence: null, end: parts.end };
+      return { run: r, checkpointsVerified: 0, divergence: null, end: parts.end };
     }
-    return { run: settle(session, parts, session.run(limit)), checkpointsVerified: 0, divergence: null, end: parts.end };
+    return { run: session.run(limit), checkpointsVerified: 0, divergence: null, end: parts.end };
   }
   const h = parts.header;
   const byIcount = new Map(parts.checkpoints.map((c) => [c.n, c]));
@@ -99,7 +99,6 @@ export function replay(session: Session, parts: RecordingParts, opts: { verify: 
   let r = tracer.run(limit, check);
   // The final checkpoint (written when the recording ended) sits at the end icount.
   if (divergence === null && r.icount === limit && byIcount.has(limit) && prev !== limit) check(tracer.checkpoint());
-  r = settle(session, parts, r);
   // A run stopped from the host (Ctrl-C, a debugger's kill) ended as 'stopped' where the
   // replay simply reaches its limit; any other difference in how the run ended is real.
   const hostStop = parts.end?.reason === 'stopped' && r.reason === 'deadline';
@@ -109,19 +108,6 @@ export function replay(session: Session, parts: RecordingParts, opts: { verify: 
   tracer.dispose();
   if (divergence) r = { reason: 'stopped', icount: session.icount };
   return { run: r, checkpointsVerified: verified, divergence, end: parts.end };
-}
-
-/**
- * A run that ended halted for good was found so only when it tried to go on: at the
- * recording's end the replay asks the machine once more, which answers at once.
- */
-function settle(session: Session, parts: RecordingParts, r: RunResult): RunResult {
-  const end = parts.end;
-  if (end && end.reason === 'halted' && r.reason === 'deadline' && r.icount === end.n) {
-    const again = session.run(end.n + 1);
-    if (again.reason === 'halted' && again.icount === end.n) return again;
-  }
-  return r;
 }
 
 function hex(v: number): string {

@@ -1261,7 +1261,7 @@ export class CPU {
     if (!this.breakpoints.has(a) || this.onBreakpoint === null) return false;
     if (a === this.breakSkipLin && this.clock.icount === this.breakSkipIcount) return false;
     this.stop = true;
-    this.onBreakpoint?.(a);
+    this.onBreakpoint(a);
     return true;
   }
 
